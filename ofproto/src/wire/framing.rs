@@ -1,0 +1,1 @@
+//! (in progress: messages; owned by the messages helper)

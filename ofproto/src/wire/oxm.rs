@@ -1,0 +1,1 @@
+//! (in progress: OXM match / actions / instructions; owned by the fields helper)

@@ -1,0 +1,1 @@
+//! Helpers for rvs end-to-end tests: real OVS tools, namespaces, daemons.

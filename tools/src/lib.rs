@@ -1,0 +1,1 @@
+//! Shared code of the rvs command-line tools and daemons.
