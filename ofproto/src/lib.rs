@@ -8,3 +8,10 @@
 #![warn(missing_docs)]
 
 pub mod wire;
+pub mod classifier;
+pub mod match_key;
+pub mod flow_table;
+pub mod flow_text;
+pub mod xlate;
+pub mod normal;
+pub mod switch;
