@@ -4,15 +4,15 @@
 //! `unsafe`, and every block there carries a `// SAFETY:` comment.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
-pub mod sys;
-pub mod port;
-pub mod packet;
-pub mod wire;
-pub mod flow;
-pub mod csum;
 pub mod actions;
-pub mod emc;
-pub mod megaflow;
-pub mod upcall;
-pub mod pmd;
+pub mod csum;
 pub mod dpif;
+pub mod emc;
+pub mod flow;
+pub mod megaflow;
+pub mod packet;
+pub mod pmd;
+pub mod port;
+pub mod sys;
+pub mod upcall;
+pub mod wire;

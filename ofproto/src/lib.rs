@@ -1,17 +1,26 @@
 //! OpenFlow 1.3 for rvs.
 //!
-//! - [`wire`]: the sans-IO codec (bytes to typed messages and back).
+//! Layers, bottom up (each module opens with an essay on its contract):
 //!
-//! Later layers (flow tables, pipeline, translation into datapath actions,
-//! controller channels) build on the codec and live in their own modules.
+//! - [`wire`]: the sans-IO codec (bytes to typed messages and back).
+//! - [`flow_text`]: the ovs-ofctl flow syntax, parser and printer.
+//! - [`match_key`]: OXM matches to and from the datapath's `FlowKey`/`FlowMask`.
+//! - [`classifier`]: priority tuple-space search that reports the wildcard
+//!   mask it consulted; [`flow_table`]: one OpenFlow table.
+//! - [`switch`]: the in-memory switch answering every OpenFlow request.
+//! - [`xlate`] and [`normal`]: the pipeline run on a flow key, producing
+//!   datapath actions and a megaflow mask; NORMAL MAC learning.
+//!
+//! Still to come: versioned publishing with revalidation, controller
+//! channels, and the daemon that wires them to ports and OVSDB.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod wire;
 pub mod classifier;
-pub mod match_key;
 pub mod flow_table;
 pub mod flow_text;
-pub mod xlate;
+pub mod match_key;
 pub mod normal;
 pub mod switch;
+pub mod wire;
+pub mod xlate;

@@ -445,7 +445,10 @@ mod tests {
         k.set_in_port(1);
         k.set_eth_src([1, 0, 0, 0, 0, 1]);
         k.set_eth_dst([0xff; 6]);
-        let ports = [(1, PortVlan::default(), true), (2, PortVlan::default(), true)];
+        let ports = [
+            (1, PortVlan::default(), true),
+            (2, PortVlan::default(), true),
+        ];
         let mut wc = FlowMask::default();
         let d = decide(&mut ml, true, &k, &mut wc, &PortVlan::default(), &ports, 0);
         assert!(d.outputs.is_empty());

@@ -6,6 +6,7 @@
 
 use bytes::BytesMut;
 use ofproto::wire::action::Action;
+use ofproto::wire::error::bad_request;
 use ofproto::wire::instruction::Instruction;
 use ofproto::wire::message::{
     AsyncConfig, Body, Bucket, ErrorMsg, FeaturesReply, FlowMod, FlowRemoved, GroupMod, Hello,
@@ -464,19 +465,44 @@ proptest! {
     }
 }
 
-/// Names are fixed-size byte fields on the wire; a peer may put any bytes
-/// there.  Found by `decode_fuzz`: a name that is not UTF-8 must still
-/// re-encode to the bytes received (here a PORT_STATUS whose 16-byte port
-/// name is all 0xff).
+/// Names are fixed-size byte fields on the wire and are kept as `String`.
+/// Found by `decode_fuzz`: a name that is not UTF-8 (here a PORT_STATUS
+/// whose 16-byte port name is all 0xff) could not be re-encoded to the bytes
+/// received, so it is refused with the structure's length/format error
+/// instead of being altered.  A UTF-8 name that fills the field, and one
+/// too long for it, stay valid UTF-8 on the way out.
 #[test]
-fn port_names_that_are_not_utf8_round_trip() {
-    let mut m = hex::decode("040c005000000001020000000000000000000001000000000200000000010000")
+fn port_names_that_are_not_utf8_are_refused_and_long_names_cut_cleanly() {
+    let head = hex::decode("040c005000000001020000000000000000000001000000000200000000010000")
         .expect("hex");
+    let mut m = head.clone();
     m.extend_from_slice(&[0xff; 16]);
     m.extend_from_slice(&[0; 32]);
     assert_eq!(m.len(), 0x50);
-    let msg = decode(&m).expect("a PORT_STATUS with any name bytes decodes");
+    let err = decode(&m).expect_err("a non-UTF-8 port name is refused");
+    assert!(
+        err.is(ErrorType::BAD_REQUEST, bad_request::BAD_LEN),
+        "{err}"
+    );
+
+    // 15 two-byte characters: 30 bytes, cut to 16 at a character boundary.
+    let mut m = head;
+    m.extend_from_slice("é".repeat(8).as_bytes());
+    m.extend_from_slice(&[0; 32]);
+    let mut msg = decode(&m).expect("a UTF-8 name that fills the field decodes");
     let mut out = BytesMut::new();
     encode(&msg, &mut out);
-    assert_eq!(hex::encode(&out), hex::encode(&m), "decoded as {msg:?}");
+    assert_eq!(hex::encode(&out), hex::encode(&m));
+    if let Body::PortStatus(ps) = &mut msg.body {
+        ps.desc.name = "é".repeat(15);
+    } else {
+        panic!("not a PORT_STATUS: {msg:?}");
+    }
+    let mut out = BytesMut::new();
+    encode(&msg, &mut out);
+    let back = decode(&out).expect("a cut name is still UTF-8");
+    match back.body {
+        Body::PortStatus(ps) => assert_eq!(ps.desc.name, "é".repeat(8)),
+        other => panic!("not a PORT_STATUS: {other:?}"),
+    }
 }

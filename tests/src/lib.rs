@@ -1,5 +1,5 @@
 //! Helpers for rvs end-to-end tests: real OVS tools, namespaces, daemons.
 
 pub mod ovs;
-pub mod vectors;
 pub mod ovsdb_support;
+pub mod vectors;

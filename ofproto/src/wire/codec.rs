@@ -147,7 +147,11 @@ impl<'a> Reader<'a> {
 
     /// Fails with this reader's error unless every byte was consumed.
     pub fn expect_end(&self) -> Result<(), OfpError> {
-        if self.is_empty() { Ok(()) } else { Err(self.short) }
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self.short)
+        }
     }
 }
 

@@ -428,7 +428,11 @@ pub struct OfpError {
 impl OfpError {
     /// Builds an error from its parts.
     pub const fn new(etype: ErrorType, code: u16, reason: &'static str) -> Self {
-        Self { etype, code, reason }
+        Self {
+            etype,
+            code,
+            reason,
+        }
     }
     /// `OFPET_BAD_REQUEST` with `code`.
     pub const fn bad_request(code: u16, reason: &'static str) -> Self {

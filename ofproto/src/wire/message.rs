@@ -445,13 +445,25 @@ fn encode_body(body: &Body, w: &mut BytesMut) {
 pub(crate) fn read_str(r: &mut Reader<'_>, n: usize) -> Result<String, OfpError> {
     let b = r.bytes(n)?;
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    Ok(String::from_utf8_lossy(b.get(..end).unwrap_or_default()).into_owned())
+    // Names are kept as `String`.  A name that is not UTF-8 cannot be
+    // re-encoded to the bytes received, so it is refused (with the reader's
+    // own error: the length/format code of the enclosing structure) rather
+    // than silently altered.
+    match std::str::from_utf8(b.get(..end).unwrap_or_default()) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(_) => Err(r.short_error()),
+    }
 }
 
-/// Writes `s` into an `n`-byte NUL-padded field (truncated to `n` bytes).
+/// Writes `s` into an `n`-byte NUL-padded field (truncated to at most `n`
+/// bytes, at a character boundary).
 pub(crate) fn put_str(w: &mut BytesMut, s: &str, n: usize) {
     let b = s.as_bytes();
-    let len = b.len().min(n);
+    // Cut at a character boundary so the field stays valid UTF-8.
+    let mut len = b.len().min(n);
+    while !s.is_char_boundary(len) {
+        len -= 1;
+    }
     w.put_slice(b.get(..len).unwrap_or_default());
     w.put_bytes(0, n - len);
 }

@@ -59,14 +59,14 @@ pub mod codec;
 pub mod consts;
 pub mod error;
 
-pub mod oxm;
 pub mod action;
 pub mod instruction;
+pub mod oxm;
 
+pub mod framing;
 pub mod message;
 pub mod multipart;
 pub mod table_features;
-pub mod framing;
 
 pub use error::{ErrorType, OfpError};
 pub use framing::{Frame, FramingError, OfpCodec};
