@@ -7,7 +7,8 @@
 //! - [`match_key`]: OXM matches to and from the datapath's `FlowKey`/`FlowMask`.
 //! - [`classifier`]: priority tuple-space search that reports the wildcard
 //!   mask it consulted; [`flow_table`]: one OpenFlow table.
-//! - [`switch`]: the in-memory switch answering every OpenFlow request.
+//! - [`switch`]: the in-memory switch answering every OpenFlow request;
+//!   [`service`]: the trait the controller channels drive a switch through.
 //! - [`xlate`] and [`normal`]: the pipeline run on a flow key, producing
 //!   datapath actions and a megaflow mask; NORMAL MAC learning.
 //!
@@ -21,6 +22,7 @@ pub mod flow_table;
 pub mod flow_text;
 pub mod match_key;
 pub mod normal;
+pub mod service;
 pub mod switch;
 pub mod wire;
 pub mod xlate;

@@ -588,6 +588,21 @@ impl Switch {
         true
     }
 
+    /// The `FEATURES_REPLY` body.
+    pub fn features(&self) -> FeaturesReply {
+        FeaturesReply {
+            datapath_id: self.settings.datapath_id,
+            n_buffers: 0,
+            n_tables: self.settings.n_tables,
+            auxiliary_id: 0,
+            capabilities: capabilities::FLOW_STATS
+                | capabilities::TABLE_STATS
+                | capabilities::PORT_STATS
+                | capabilities::GROUP_STATS,
+            reserved: 0,
+        }
+    }
+
     /// Decodes one message (exactly one, header included) and handles it.
     /// A message that does not decode is answered with its error.
     pub fn handle(
@@ -640,20 +655,9 @@ impl Switch {
         }
         match &msg.body {
             Body::EchoRequest(d) => out.push(Message::new(xid, Body::EchoReply(d.clone()))),
-            Body::FeaturesRequest => out.push(Message::new(
-                xid,
-                Body::FeaturesReply(FeaturesReply {
-                    datapath_id: self.settings.datapath_id,
-                    n_buffers: 0,
-                    n_tables: self.settings.n_tables,
-                    auxiliary_id: 0,
-                    capabilities: capabilities::FLOW_STATS
-                        | capabilities::TABLE_STATS
-                        | capabilities::PORT_STATS
-                        | capabilities::GROUP_STATS,
-                    reserved: 0,
-                }),
-            )),
+            Body::FeaturesRequest => {
+                out.push(Message::new(xid, Body::FeaturesReply(self.features())))
+            }
             Body::GetConfigRequest => {
                 out.push(Message::new(xid, Body::GetConfigReply(self.config.clone())))
             }
