@@ -5,8 +5,9 @@
 #
 # 1. installs the Debian packages the tests drive for real (Open vSwitch tools,
 #    Mininet, iproute2, iperf3, ...), without leaving OVS daemons running;
-# 2. makes a Python venv with the PyPI packages the tests use (the `ovs` IDL),
-#    at ${RVS_VENV:-/opt/rvs-venv}, and exports RVS_PYTHON=<venv>/bin/python;
+# 2. makes a Python venv with the PyPI packages the tests use (the `ovs` IDL,
+#    os-ken for the controller tests), at ${RVS_VENV:-/opt/rvs-venv}, and
+#    exports RVS_PYTHON=<venv>/bin/python;
 # 3. runs `cargo test --release --no-fail-fast --workspace` and prints cargo's summary lines.
 #
 # Safe to run again: steps already done are skipped.  Any failure stops the
@@ -28,7 +29,10 @@ start=$(date +%s)
 
 DEB_PACKAGES=(openvswitch-common openvswitch-switch iproute2 iputils-ping iperf3
     ethtool procps psmisc python3-venv mininet tcpdump jq)
-PY_PACKAGES=("ovs>=3.1")
+# ovs: the Python IDL; os-ken 3.1.1: the last release with `osken-manager`,
+# which runs the learning-switch app in tests/controllers/ (e2e tests).
+PY_PACKAGES=("ovs>=3.1" "os-ken==3.1.1")
+PY_CHECK='import ovs.db.idl, os_ken.cmd.manager'
 RVS_VENV="${RVS_VENV:-/opt/rvs-venv}"
 
 # --- 1. Debian packages -----------------------------------------------------
@@ -96,7 +100,8 @@ install_debs() {
 install_venv() {
     local py=/usr/bin/python3
     [ -x "$py" ] || py=$(command -v python3) || die "python3 not found"
-    if [ -x "$RVS_VENV/bin/python" ] && "$RVS_VENV/bin/python" -c 'import ovs.db.idl' 2>/dev/null; then
+    if [ -x "$RVS_VENV/bin/python" ] && [ -x "$RVS_VENV/bin/osken-manager" ] &&
+        PYTHONWARNINGS=ignore "$RVS_VENV/bin/python" -c "$PY_CHECK" 2>/dev/null; then
         log "Python venv $RVS_VENV: ready"
         return
     fi
@@ -104,7 +109,8 @@ install_venv() {
     [ -x "$RVS_VENV/bin/python" ] || "$py" -m venv "$RVS_VENV" || die "python3 -m venv $RVS_VENV failed"
     "$RVS_VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}" ||
         die "pip install ${PY_PACKAGES[*]} failed"
-    "$RVS_VENV/bin/python" -c 'import ovs.db.idl' || die "the venv cannot import ovs.db.idl"
+    PYTHONWARNINGS=ignore "$RVS_VENV/bin/python" -c "$PY_CHECK" || die "the venv cannot run: $PY_CHECK"
+    [ -x "$RVS_VENV/bin/osken-manager" ] || die "the venv has no osken-manager"
 }
 
 if [ "${RVS_SKIP_INSTALL:-0}" = 1 ]; then

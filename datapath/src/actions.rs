@@ -112,6 +112,19 @@ pub enum DpAction {
     Drop,
 }
 
+/// What a meter decided for one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeterVerdict {
+    /// The packet conforms: continue.
+    Pass,
+    /// A drop band was exceeded: drop the packet.
+    Drop,
+    /// A DSCP-remark band was exceeded: raise the drop precedence of an
+    /// IP packet's DSCP by this many levels (saturating at 3), then
+    /// continue.
+    Remark(u8),
+}
+
 /// Where executed actions send packets.
 pub trait ActionSink {
     /// Transmit `pkt` on `port` (copy or queue it; the packet is reused).
@@ -120,6 +133,15 @@ pub trait ActionSink {
     fn userspace(&mut self, pkt: &Packet, cookie: u64, max_len: u32);
     /// Meter decision for `pkt`: false drops it.
     fn meter(&mut self, meter: u32, pkt: &Packet) -> bool;
+    /// Meter decision with DSCP remarking.  Default: [`ActionSink::meter`]
+    /// (pass or drop).
+    fn meter_verdict(&mut self, meter: u32, pkt: &Packet) -> MeterVerdict {
+        if self.meter(meter, pkt) {
+            MeterVerdict::Pass
+        } else {
+            MeterVerdict::Drop
+        }
+    }
     /// `pkt` hit TTL <= 1 on a decrement (it is then dropped).
     fn ttl_exceeded(&mut self, pkt: &Packet) {
         let _ = pkt;
@@ -271,13 +293,42 @@ fn step(
                 true
             }
         }
-        DpAction::Meter(id) => sink.meter(*id, pkt),
+        DpAction::Meter(id) => match sink.meter_verdict(*id, pkt) {
+            MeterVerdict::Pass => true,
+            MeterVerdict::Drop => false,
+            MeterVerdict::Remark(levels) => {
+                remark_dscp(pkt, key, levels);
+                true
+            }
+        },
         DpAction::Userspace { cookie, max_len } => {
             sink.userspace(pkt, *cookie, *max_len);
             true
         }
         DpAction::Drop => false,
     }
+}
+
+/// Raises the drop precedence (DSCP bits 1-2, as in the assured-forwarding
+/// classes) of an IP packet by `levels`, saturating at 3; other packets
+/// are left alone.
+fn remark_dscp(pkt: &mut Packet, key: &FlowKey, levels: u8) {
+    if !matches!(key.eth_type(), 0x0800 | 0x86dd) || levels == 0 {
+        return;
+    }
+    let tos = key.nw_tos();
+    let dscp = tos >> 2;
+    let prec = ((dscp >> 1) & 3).saturating_add(levels).min(3);
+    let new_dscp = (dscp & !0b110) | (prec << 1);
+    if new_dscp == dscp {
+        return;
+    }
+    let sf = SetField {
+        field: Field::NwTos,
+        value: u128::from(new_dscp << 2),
+        mask: 0xfc,
+    };
+    set_field(pkt, key, &sf);
 }
 
 /// Offset of the EtherType field after any VLAN tags, and its value.

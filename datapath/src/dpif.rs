@@ -29,7 +29,7 @@
 //! flows because lookups vastly outnumber changes and the control side
 //! needs synchronous results (put/del/dump with stats).
 
-use crate::actions::{ActionSink, DpAction, execute};
+use crate::actions::{ActionSink, DpAction, MeterVerdict, execute};
 use crate::flow::{FlowKey, FlowMask, extract};
 use crate::megaflow::{CacheError, Megaflow, MegaflowCache};
 use crate::packet::Packet;
@@ -38,7 +38,7 @@ use crate::port::{Port, PortCounters, PortKind, PortNo, PortStats, PortTx};
 use crate::upcall::Upcall;
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -98,6 +98,10 @@ impl Default for DpifConfig {
 #[derive(Debug)]
 pub struct FlowTable {
     cache: RwLock<MegaflowCache>,
+    /// Revalidation epoch: bumped (under the write lock) when the slow
+    /// path's state changes; an upcall decided in an older epoch is not
+    /// installed ([`FlowTable::insert_in_epoch`]).
+    epoch: AtomicU64,
 }
 
 impl FlowTable {
@@ -105,6 +109,7 @@ impl FlowTable {
     pub fn new(limit: usize) -> FlowTable {
         FlowTable {
             cache: RwLock::new(MegaflowCache::new(limit)),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -127,6 +132,37 @@ impl FlowTable {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
+    }
+
+    /// The current revalidation epoch (read before an upcall).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Starts a new epoch: upcalls that began earlier will not install
+    /// their megaflows.  Returns the new epoch.
+    pub fn bump_epoch(&self) -> u64 {
+        let _g = self.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Installs `key & mask -> actions` if the epoch is still `epoch`
+    /// (else [`CacheError::Stale`]).  The check and the insert happen
+    /// under one write lock, so a revalidation that bumped the epoch and
+    /// then dumped the cache sees every megaflow installed in the old
+    /// epoch.
+    pub fn insert_in_epoch(
+        &self,
+        key: FlowKey,
+        mask: FlowMask,
+        actions: Arc<[DpAction]>,
+        epoch: u64,
+    ) -> Result<Arc<Megaflow>, CacheError> {
+        let mut g = self.write();
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return Err(CacheError::Stale);
+        }
+        g.insert(key, mask, actions)
     }
 
     /// Installs `key & mask -> actions`.
@@ -387,6 +423,27 @@ impl Dpif {
         self.inner.table.with_read(|c| c.len())
     }
 
+    /// Starts a revalidation: megaflows whose upcall started before this
+    /// call are not installed (their decision may predate the new state
+    /// the caller just published).  Call after publishing, before
+    /// [`Dpif::flow_dump`].
+    pub fn begin_revalidation(&self) -> u64 {
+        self.inner.table.bump_epoch()
+    }
+
+    /// Replaces the actions of an installed megaflow (same key and mask),
+    /// keeping its statistics.  Returns false if it is gone.
+    pub fn flow_modify(&self, flow: &Megaflow, actions: Vec<DpAction>) -> bool {
+        let mut cache = self.inner.table.write();
+        let Some(old) = cache.remove(&flow.key, &flow.mask) else {
+            return false;
+        };
+        let new = Megaflow::new(old.orig_key, old.mask, actions.into());
+        let st = old.stats();
+        new.record(st.packets, st.bytes, st.tcp_flags, st.used_ms);
+        cache.insert_flow(Arc::new(new)).is_ok()
+    }
+
     /// Removes every megaflow.
     pub fn flow_flush(&self) {
         self.inner.table.write().flush();
@@ -461,5 +518,9 @@ impl ActionSink for DirectSink<'_> {
     }
     fn meter(&mut self, meter: u32, pkt: &Packet) -> bool {
         self.upcall.meter(meter, pkt, self.now)
+    }
+
+    fn meter_verdict(&mut self, meter: u32, pkt: &Packet) -> MeterVerdict {
+        self.upcall.meter_verdict(meter, pkt, self.now)
     }
 }

@@ -71,6 +71,11 @@ pub enum CacheError {
     /// A megaflow with the same masked key and mask is installed.
     #[error("megaflow already exists")]
     Exists,
+    /// The slow path's state changed while the decision was being made
+    /// (a revalidation started): the decision may be stale and is not
+    /// cached.
+    #[error("decision made against a superseded slow-path state")]
+    Stale,
 }
 
 /// A snapshot of a megaflow's counters.
@@ -91,6 +96,10 @@ pub struct FlowStats {
 pub struct Megaflow {
     /// The masked key.
     pub key: FlowKey,
+    /// The full key of the packet whose upcall created the megaflow (the
+    /// key to re-translate it with: a translation of the masked key may
+    /// consult bits the original did not).
+    pub orig_key: FlowKey,
     /// The mask.
     pub mask: FlowMask,
     /// Actions to execute on a hit.
@@ -107,9 +116,11 @@ pub struct Megaflow {
 impl Megaflow {
     /// A megaflow outside any cache (key is masked here).
     pub fn new(key: FlowKey, mask: FlowMask, actions: Arc<[DpAction]>) -> Megaflow {
+        let orig_key = key;
         let key = key.masked(&mask);
         Megaflow {
             ufid: ufid_of(&key, &mask),
+            orig_key,
             key,
             mask,
             actions,

@@ -27,7 +27,7 @@
 //! Time is an argument: the loop reads its [`Clock`] once per iteration and
 //! passes `now` to the megaflow statistics ("used") and meters.
 
-use crate::actions::{ActionSink, DpAction, execute};
+use crate::actions::{ActionSink, DpAction, MeterVerdict, execute};
 use crate::emc::Emc;
 use crate::flow::{FlowKey, extract};
 use crate::megaflow::{CacheError, Megaflow};
@@ -233,6 +233,10 @@ impl ActionSink for PmdSink<'_> {
 
     fn meter(&mut self, meter: u32, pkt: &Packet) -> bool {
         self.upcall.meter(meter, pkt, self.now)
+    }
+
+    fn meter_verdict(&mut self, meter: u32, pkt: &Packet) -> MeterVerdict {
+        self.upcall.meter_verdict(meter, pkt, self.now)
     }
 }
 
@@ -490,6 +494,7 @@ impl Pmd {
         }
         bump(&self.counters.upcalls, 1);
         self.result.clear();
+        let epoch = self.table.epoch();
         if let Err(e) = self
             .upcall
             .upcall(&self.batch[i], &self.keys[i], &mut self.result)
@@ -500,7 +505,10 @@ impl Pmd {
         }
         if self.result.install {
             let actions: Arc<[DpAction]> = self.result.actions.clone().into();
-            match self.table.insert(self.keys[i], self.result.mask, actions) {
+            match self
+                .table
+                .insert_in_epoch(self.keys[i], self.result.mask, actions, epoch)
+            {
                 Ok(f) => {
                     self.emc.insert(&self.keys[i], self.hashes[i], &f);
                     return Some(f);
@@ -511,6 +519,9 @@ impl Pmd {
                         return Some(f);
                     }
                 }
+                // A revalidation started meanwhile: run this decision
+                // once, the next packet asks again.
+                Err(CacheError::Stale) => {}
                 Err(_) => bump(&self.counters.flow_limit_hits, 1),
             }
         }

@@ -14,7 +14,7 @@
 //! decision).  All methods run on PMD threads: they must not block for long
 //! and must bound whatever they queue.
 
-use crate::actions::DpAction;
+use crate::actions::{DpAction, MeterVerdict};
 use crate::flow::{FlowKey, FlowMask};
 use crate::packet::Packet;
 
@@ -75,5 +75,15 @@ pub trait Upcall: Send + Sync {
     fn meter(&self, meter: u32, pkt: &Packet, now_ms: u64) -> bool {
         let _ = (meter, pkt, now_ms);
         true
+    }
+
+    /// A `meter` action with DSCP remarking.  Default: [`Upcall::meter`]
+    /// (pass or drop).
+    fn meter_verdict(&self, meter: u32, pkt: &Packet, now_ms: u64) -> MeterVerdict {
+        if self.meter(meter, pkt, now_ms) {
+            MeterVerdict::Pass
+        } else {
+            MeterVerdict::Drop
+        }
     }
 }

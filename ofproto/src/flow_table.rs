@@ -38,14 +38,17 @@
 //!   rule they hit ([`FlowEntry::record`]) without a lock.  The
 //!   `NO_PKT_COUNTS`/`NO_BYT_COUNTS` flags are accepted and stored, and the
 //!   counts are kept anyway (the spec allows it; Open vSwitch does the
-//!   same).  Per table, lookups and matches are counted the same way.
+//!   same).  Per table, lookups and matches are counted the same way, in
+//!   counters every copy of the table shares (so lookups made on a
+//!   published snapshot count for the switch's table).
 //!
 //! # Not here yet
 //!
 //! The 255-table array, `TABLE_MOD`, table features, eviction, the
 //! version-free `FlowMod` validation (bad table, instruction checks) and
-//! the `FLOW_REMOVED` sending are the next layer's; so are snapshots
-//! (cloning a [`FlowTable`] is the cheap part: rules are shared `Arc`s).
+//! the `FLOW_REMOVED` sending are the next layer's; snapshots are the
+//! bridge's (cloning a [`FlowTable`] copies the index; rules are shared
+//! `Arc`s).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -211,6 +214,11 @@ impl FlowEntry {
             .fetch_max(other.last_used_ms(), Ordering::Relaxed);
     }
 
+    /// Whether the entry has an idle or hard timeout.
+    pub fn is_timed(&self) -> bool {
+        self.idle_timeout != 0 || self.hard_timeout != 0
+    }
+
     /// True if the flags include `flag` (`flow_mod_flags::*`).
     pub fn has_flag(&self, flag: u16) -> bool {
         self.flags & flag != 0
@@ -335,8 +343,13 @@ impl Selector {
 pub struct FlowTable {
     cls: Classifier<FlowEntry>,
     max_entries: usize,
-    lookups: AtomicU64,
-    matches: AtomicU64,
+    /// Rules with an idle or hard timeout (timeout scans are skipped
+    /// while there are none).
+    n_timed: usize,
+    /// Shared by every copy of the table (a published snapshot and the
+    /// switch's copy count into the same table statistics).
+    lookups: Arc<AtomicU64>,
+    matches: Arc<AtomicU64>,
 }
 
 impl Clone for FlowTable {
@@ -344,8 +357,9 @@ impl Clone for FlowTable {
         Self {
             cls: self.cls.clone(),
             max_entries: self.max_entries,
-            lookups: AtomicU64::new(self.lookup_count()),
-            matches: AtomicU64::new(self.matched_count()),
+            n_timed: self.n_timed,
+            lookups: Arc::clone(&self.lookups),
+            matches: Arc::clone(&self.matches),
         }
     }
 }
@@ -356,8 +370,9 @@ impl FlowTable {
         Self {
             cls: Classifier::new(),
             max_entries,
-            lookups: AtomicU64::new(0),
-            matches: AtomicU64::new(0),
+            n_timed: 0,
+            lookups: Arc::new(AtomicU64::new(0)),
+            matches: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -414,9 +429,16 @@ impl FlowTable {
         if let (Some(o), false) = (&old, reset) {
             entry.copy_counters_from(&o.data);
         }
-        Ok(self
+        if entry.is_timed() {
+            self.n_timed += 1;
+        }
+        let replaced = self
             .cls
-            .insert(Arc::new(ClsRule::new(key, mask, prio, entry))))
+            .insert(Arc::new(ClsRule::new(key, mask, prio, entry)));
+        if replaced.as_ref().is_some_and(|r| r.data.is_timed()) {
+            self.n_timed = self.n_timed.saturating_sub(1);
+        }
+        Ok(replaced)
     }
 
     /// The rules `sel` selects.
@@ -474,7 +496,9 @@ impl FlowTable {
     pub fn delete(&mut self, sel: &Selector) -> Vec<Arc<Rule>> {
         let chosen = self.select(sel);
         for r in &chosen {
-            self.cls.remove(r.key(), r.mask(), r.priority());
+            if self.cls.remove(r.key(), r.mask(), r.priority()).is_some() && r.data.is_timed() {
+                self.n_timed = self.n_timed.saturating_sub(1);
+            }
         }
         chosen
     }
@@ -491,10 +515,26 @@ impl FlowTable {
         r
     }
 
+    /// [`FlowTable::lookup`] without counting it: for translations that
+    /// stand for many packets (or none), whose owner credits the table
+    /// with [`FlowTable::record_lookups`] per packet instead.
+    pub fn lookup_uncounted(&self, key: &FlowKey, wc: &mut FlowMask) -> Option<&Arc<Rule>> {
+        self.cls.lookup(key, wc)
+    }
+
+    /// Counts `lookups` lookups of which `matched` found a rule.
+    pub fn record_lookups(&self, lookups: u64, matched: u64) {
+        self.lookups.fetch_add(lookups, Ordering::Relaxed);
+        self.matches.fetch_add(matched, Ordering::Relaxed);
+    }
+
     /// Removes the rules whose hard or idle timeout has passed at `now_ms`,
     /// returning each with its `flow_removed_reason`.
     pub fn expire(&mut self, now_ms: u64) -> Vec<(Arc<Rule>, u8)> {
         use crate::wire::message::flow_removed_reason as reason;
+        if self.n_timed == 0 {
+            return Vec::new();
+        }
         let due: Vec<(Arc<Rule>, u8)> = self
             .cls
             .iter()
@@ -518,7 +558,9 @@ impl FlowTable {
             })
             .collect();
         for (r, _) in &due {
-            self.cls.remove(r.key(), r.mask(), r.priority());
+            if self.cls.remove(r.key(), r.mask(), r.priority()).is_some() {
+                self.n_timed = self.n_timed.saturating_sub(1);
+            }
         }
         due
     }
@@ -526,6 +568,9 @@ impl FlowTable {
     /// The earliest time (ms) at which [`FlowTable::expire`] could remove
     /// something, if any rule has a timeout (for scheduling the next call).
     pub fn next_expiry(&self) -> Option<u64> {
+        if self.n_timed == 0 {
+            return None;
+        }
         self.cls
             .iter()
             .filter_map(|r| {

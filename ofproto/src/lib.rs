@@ -10,13 +10,22 @@
 //! - [`switch`]: the in-memory switch answering every OpenFlow request;
 //!   [`service`]: the trait the controller channels drive a switch through.
 //! - [`xlate`] and [`normal`]: the pipeline run on a flow key, producing
-//!   datapath actions and a megaflow mask; NORMAL MAC learning.
+//!   datapath actions and a megaflow mask; NORMAL MAC learning;
+//!   [`trace`]: the same run explained step by step (`ofproto/trace`).
+//! - [`bridge`]: a switch wired to a datapath (versioned snapshots,
+//!   revalidation before barrier replies, counters, meters, packet-ins);
+//!   [`buffers`]: the optional packet-in buffer pool.
+//! - [`channel`]: controller connections, roles, asynchronous messages and
+//!   their limits (the tokio layer around a [`service::OpenFlowSwitch`]).
 //!
-//! Still to come: versioned publishing with revalidation, controller
-//! channels, and the daemon that wires them to ports and OVSDB.
+//! The daemon that wires bridges to ports and OVSDB is `rvs-vswitchd` in
+//! the `rvs-tools` crate.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bridge;
+pub mod buffers;
+pub mod channel;
 pub mod classifier;
 pub mod flow_table;
 pub mod flow_text;
@@ -24,5 +33,6 @@ pub mod match_key;
 pub mod normal;
 pub mod service;
 pub mod switch;
+pub mod trace;
 pub mod wire;
 pub mod xlate;

@@ -26,8 +26,9 @@
 //!   `OFPTT_ALL` is valid only for deletes, any other id outside the table
 //!   array is `OFPFMFC_BAD_TABLE_ID`; unknown flag bits are
 //!   `OFPFMFC_BAD_FLAGS`; a `buffer_id` other than `OFP_NO_BUFFER` is
-//!   `OFPBRC_BUFFER_UNKNOWN` (there are no packet buffers; the flow-mod is
-//!   then not applied).  Instructions of adds and modifies are checked:
+//!   `OFPBRC_BUFFER_UNKNOWN` (the switch alone has no packet buffers; the
+//!   flow-mod is then not applied; [`crate::bridge`] resolves buffer ids
+//!   before handing requests over).  Instructions of adds and modifies are checked:
 //!   goto-table only forward and inside the array (`OFPBIC_BAD_TABLE_ID`),
 //!   meter ids must name an existing meter (`OFPMMFC_UNKNOWN_METER`),
 //!   experimenter instructions are `OFPBIC_UNKNOWN_INST`.  Actions: group
@@ -105,7 +106,7 @@
 //!   which also decides which connections see the asynchronous messages
 //!   pushed to `out`.
 //! * `PACKET_OUT` is validated and queued on [`Switch::out_packets`]; executing
-//!   its actions (including `OFPP_TABLE`) is the pipeline/xlate layer's.
+//!   its actions (including `OFPP_TABLE`) is the bridge's ([`crate::bridge`]).
 //! * Flow lookups, the action-set execution, group bucket selection and
 //!   liveness, meter enforcement on packets and megaflow revalidation are
 //!   the pipeline and xlate layers'.  They read the tables through
@@ -114,7 +115,8 @@
 //!
 //! # Not built yet
 //!
-//! * Packet buffers (`n_buffers` is 0), queues (`QUEUE_GET_CONFIG` and
+//! * Packet buffers (`n_buffers` is what [`Switch::set_n_buffers`] says,
+//!   0 by default; the buffers themselves are the bridge's), queues (`QUEUE_GET_CONFIG` and
 //!   queue stats answer with empty lists; a specific queue id is
 //!   `OFPQOFC_BAD_QUEUE`), table-features "set", eviction, bundles.
 //! * Table features advertise every OXM basic field but `in_phy_port`,
@@ -256,6 +258,27 @@ impl Group {
         self.byte_count = self.byte_count.saturating_add(bytes);
         if let Some(c) = self.bucket_counters.get_mut(bucket) {
             c.packet_count = c.packet_count.saturating_add(1);
+            c.byte_count = c.byte_count.saturating_add(bytes);
+        }
+    }
+
+    /// Credits `packets` packets and `bytes` bytes to the group and to
+    /// bucket `bucket` (ignored if out of range).
+    pub fn record_n(&mut self, bucket: usize, packets: u64, bytes: u64) {
+        self.packet_count = self.packet_count.saturating_add(packets);
+        self.byte_count = self.byte_count.saturating_add(bytes);
+        if let Some(c) = self.bucket_counters.get_mut(bucket) {
+            c.packet_count = c.packet_count.saturating_add(packets);
+            c.byte_count = c.byte_count.saturating_add(bytes);
+        }
+    }
+
+    /// Credits `packets` and `bytes` to bucket `bucket` only (a packet
+    /// going through several buckets of one group counts once for the
+    /// group: use [`Group::record_n`] for the first bucket).
+    pub fn record_bucket_n(&mut self, bucket: usize, packets: u64, bytes: u64) {
+        if let Some(c) = self.bucket_counters.get_mut(bucket) {
+            c.packet_count = c.packet_count.saturating_add(packets);
             c.byte_count = c.byte_count.saturating_add(bytes);
         }
     }
@@ -402,7 +425,13 @@ impl Meter {
 #[derive(Debug)]
 pub struct Switch {
     settings: SwitchSettings,
-    tables: Vec<FlowTable>,
+    /// Shared with published snapshots: a table is copied on its first
+    /// change after a publish ([`Arc::make_mut`]), unchanged tables stay
+    /// shared.
+    tables: Vec<Arc<FlowTable>>,
+    /// Bumped by every change of tables, groups, meters or ports.
+    generation: u64,
+    n_buffers: u32,
     table_config: Vec<u32>,
     groups: BTreeMap<u32, Group>,
     meters: BTreeMap<u32, Meter>,
@@ -466,8 +495,10 @@ impl Switch {
         settings.n_tables = n as u8;
         Self {
             tables: (0..n)
-                .map(|_| FlowTable::new(settings.max_flows_per_table))
+                .map(|_| Arc::new(FlowTable::new(settings.max_flows_per_table)))
                 .collect(),
+            generation: 0,
+            n_buffers: 0,
             table_config: vec![0; n],
             settings,
             groups: BTreeMap::new(),
@@ -486,9 +517,33 @@ impl Switch {
         &self.settings
     }
 
-    /// The flow tables, indexed by table id.
-    pub fn tables(&self) -> &[FlowTable] {
+    /// Changes the datapath id reported in `FEATURES_REPLY`.
+    pub fn set_datapath_id(&mut self, dpid: u64) {
+        self.settings.datapath_id = dpid;
+    }
+
+    /// The flow tables, indexed by table id (shared with published
+    /// snapshots; see [`Switch::generation`]).
+    pub fn tables(&self) -> &[Arc<FlowTable>] {
         &self.tables
+    }
+
+    /// A counter bumped by every change of the tables, groups, meters or
+    /// ports (a publisher compares it to know whether to publish).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Sets the `n_buffers` reported in `FEATURES_REPLY` (the owner of the
+    /// packet buffers intercepts `buffer_id`s before this switch sees them).
+    pub fn set_n_buffers(&mut self, n: u32) {
+        self.n_buffers = n;
+    }
+
+    /// Table `id` for changing (copied first if a snapshot shares it).
+    fn table_mut(&mut self, id: usize) -> Option<&mut FlowTable> {
+        self.generation += 1;
+        self.tables.get_mut(id).map(Arc::make_mut)
     }
 
     /// The groups by id.
@@ -534,6 +589,7 @@ impl Switch {
     /// Adds (or replaces) a port and announces it with `PORT_STATUS`
     /// (`ADD`).
     pub fn add_port(&mut self, desc: Port, now_ms: u64, out: &mut Vec<Message>) {
+        self.generation += 1;
         out.push(Message::new(
             0,
             Body::PortStatus(PortStatus {
@@ -558,6 +614,7 @@ impl Switch {
     /// Removes a port and announces it with `PORT_STATUS` (`DELETE`);
     /// returns it.
     pub fn remove_port(&mut self, port_no: u32, out: &mut Vec<Message>) -> Option<SwitchPort> {
+        self.generation += 1;
         let p = self.ports.remove(&port_no)?;
         out.push(Message::new(
             0,
@@ -572,6 +629,7 @@ impl Switch {
     /// Sets a port's `state` bits (link down, live, ...) and announces a
     /// change with `PORT_STATUS` (`MODIFY`).  False if there is no such port.
     pub fn set_port_state(&mut self, port_no: u32, state: u32, out: &mut Vec<Message>) -> bool {
+        self.generation += 1;
         let Some(p) = self.ports.get_mut(&port_no) else {
             return false;
         };
@@ -592,7 +650,7 @@ impl Switch {
     pub fn features(&self) -> FeaturesReply {
         FeaturesReply {
             datapath_id: self.settings.datapath_id,
-            n_buffers: 0,
+            n_buffers: self.n_buffers,
             n_tables: self.settings.n_tables,
             auxiliary_id: 0,
             capabilities: capabilities::FLOW_STATS
@@ -652,6 +710,12 @@ impl Switch {
         );
         if conn.is_slave && state_change {
             return Err(is_slave_err());
+        }
+        if matches!(
+            msg.body,
+            Body::GroupMod(_) | Body::MeterMod(_) | Body::PortMod(_) | Body::TableMod(_)
+        ) {
+            self.generation += 1;
         }
         match &msg.body {
             Body::EchoRequest(d) => out.push(Message::new(xid, Body::EchoReply(d.clone()))),
@@ -900,7 +964,10 @@ impl Switch {
                 vec![fm.table_id]
             };
             for t in ids {
-                let removed = match self.tables.get_mut(usize::from(t)) {
+                if self.tables.get(usize::from(t)).is_none_or(|t| t.is_empty()) {
+                    continue;
+                }
+                let removed = match self.table_mut(usize::from(t)) {
                     Some(table) => table.delete(&sel),
                     None => continue,
                 };
@@ -918,7 +985,7 @@ impl Switch {
                 "no packet buffers",
             ));
         }
-        let Some(table) = self.tables.get_mut(usize::from(fm.table_id)) else {
+        let Some(table) = self.table_mut(usize::from(fm.table_id)) else {
             return Err(fm_err(flow_mod_failed::BAD_TABLE_ID, "invalid table id"));
         };
         if fm.command == c::ADD {
@@ -957,13 +1024,19 @@ impl Switch {
         now_ms: u64,
         out: &mut Vec<Message>,
     ) {
-        for (t, table) in self.tables.iter_mut().enumerate() {
-            let doomed: Vec<Arc<Rule>> = table
+        for t in 0..self.tables.len() {
+            let doomed: Vec<Arc<Rule>> = self.tables[t]
                 .classifier()
                 .iter()
                 .filter(|r| pred(&r.data))
                 .cloned()
                 .collect();
+            if doomed.is_empty() {
+                continue;
+            }
+            let Some(table) = self.table_mut(t) else {
+                continue;
+            };
             let mut removed = Vec::new();
             for r in doomed {
                 let sel = Selector {
@@ -986,7 +1059,13 @@ impl Switch {
     /// `FLOW_REMOVED` (idle or hard timeout) for those with
     /// `OFPFF_SEND_FLOW_REM`.
     pub fn expire(&mut self, now_ms: u64, out: &mut Vec<Message>) {
-        for (t, table) in self.tables.iter_mut().enumerate() {
+        for t in 0..self.tables.len() {
+            if self.tables[t].next_expiry().is_none_or(|at| at > now_ms) {
+                continue;
+            }
+            let Some(table) = self.table_mut(t) else {
+                continue;
+            };
             for (r, reason) in table.expire(now_ms) {
                 Self::send_removed(&[r], reason, t as u8, now_ms, out);
             }
@@ -995,7 +1074,7 @@ impl Switch {
 
     /// The earliest time any rule may expire (to schedule [`Switch::expire`]).
     pub fn next_expiry(&self) -> Option<u64> {
-        self.tables.iter().filter_map(FlowTable::next_expiry).min()
+        self.tables.iter().filter_map(|t| t.next_expiry()).min()
     }
 
     // -----------------------------------------------------------------

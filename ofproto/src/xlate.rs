@@ -74,10 +74,14 @@
 //!
 //! # Ports
 //!
-//! Datapath port numbers are OpenFlow port numbers for now: the key's
-//! `in_port` is read as an OpenFlow port and `Output(p)` is emitted for
-//! OpenFlow port `p`, except `LOCAL`, which the view maps through
-//! [`PipelineView::local_port`].  Reserved ports: `IN_PORT` outputs to
+//! The pipeline works in OpenFlow port numbers: the key's `in_port` is
+//! read as an OpenFlow port and `Output(p)` is emitted for OpenFlow port
+//! `p` (`LOCAL` through [`PipelineView::local_port`]).  For the datapath,
+//! [`translate_datapath`] converts the key's datapath in_port to its
+//! OpenFlow number and every output back ([`PipelineView::dp_to_of`],
+//! [`PipelineView::of_to_dp`], [`map_outputs`]); the bridge's snapshot
+//! maps OpenFlow numbers up to 65279 and `LOCAL` onto the datapath's
+//! 1..4095.  Reserved ports: `IN_PORT` outputs to
 //! the key's `in_port`; `ALL` to every standard port
 //! ([`PipelineView::ports`] and `LOCAL`) but the input port and ports with
 //! `OFPPC_NO_FWD`; `FLOOD` like `ALL`
@@ -124,13 +128,15 @@
 //! [`XlateResult::skipped`].  `set_field:vlan_vid` on an untagged packet
 //! is skipped (no implicit push).  `dec_mpls_ttl` never produces an
 //! `INVALID_TTL` packet-in (the datapath drops silently).  Port config
-//! `OFPPC_NO_RECV`/`NO_PACKET_IN` are not consulted here.  Crediting
-//! megaflow hits to rules (after the first packet) is the revalidator's
-//! job, with [`revalidate`]'s `rules_hit`.
+//! `OFPPC_NO_RECV` is honoured by [`translate_datapath`] only, and
+//! `OFPPC_NO_PACKET_IN` by the bridge when it turns packet-ins into
+//! messages.  Crediting
+//! megaflow hits to rules is the bridge's job ([`crate::bridge`]), with
+//! the `rules_hit` and `groups_hit` of a re-translation.
 
 mod upcall;
 
-pub use upcall::{MAX_PACKET_INS, PacketInEvent, XlateUpcall};
+pub use upcall::{MAX_PACKET_IN_BYTES, MAX_PACKET_INS, MeterDecider, PacketInEvent, XlateUpcall};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -206,6 +212,22 @@ pub trait PipelineView {
     fn meter_exists(&self, id: u32) -> bool {
         let _ = id;
         true
+    }
+    /// The OpenFlow port of datapath port `dp` (default: the same
+    /// number).  Used by [`translate_datapath`] only; the rest of the
+    /// translation works in OpenFlow numbers.
+    fn dp_to_of(&self, dp: u32) -> u32 {
+        dp
+    }
+    /// The datapath port of OpenFlow port `of` (default: the same
+    /// number), `None` if it has none (outputs to it are dropped).
+    fn of_to_dp(&self, of: u32) -> Option<u32> {
+        Some(of)
+    }
+    /// Fail-open: translate every packet as NORMAL, whatever the tables
+    /// say (default: false).  Honoured by [`translate_datapath`].
+    fn fail_open(&self) -> bool {
+        false
     }
 }
 
@@ -342,6 +364,14 @@ pub struct XlateResult {
     pub skipped: Vec<&'static str>,
     /// Whether the translation was cut short (depth or size limit).
     pub truncated: bool,
+    /// Every table looked up, in order, with the rule matched (`None`:
+    /// a miss, which ends the pipeline).  Translation does not count table
+    /// lookups itself; credit them from this
+    /// ([`FlowTable::record_lookups`]).
+    pub tables_visited: Vec<(u8, Option<Arc<Rule>>)>,
+    /// Group buckets the packet went through: `(group id, bucket index)`
+    /// (credit the group and bucket counters).
+    pub groups_hit: Vec<(u32, usize)>,
 }
 
 /// Spec order rank of an action-set entry.
@@ -744,7 +774,7 @@ impl<V: PipelineView> Xlate<'_, '_, V> {
             ofport::IN_PORT => {
                 self.exact(Field::InPort);
                 // A packet-out "from the controller" has no input port.
-                if self.in_port <= ofport::MAX {
+                if self.in_port <= ofport::MAX || self.in_port == ofport::LOCAL {
                     self.emit(DpAction::Output(self.in_port));
                 }
             }
@@ -869,25 +899,36 @@ impl<V: PipelineView> Xlate<'_, '_, V> {
         self.depth += 1;
         match g.group_type {
             group_type::ALL => {
-                for b in g.buckets {
+                for (i, b) in g.buckets.iter().enumerate() {
+                    self.res.groups_hit.push((id, i));
                     self.bucket(b);
                 }
             }
             group_type::INDIRECT => {
                 if let Some(b) = g.buckets.first() {
+                    self.res.groups_hit.push((id, 0));
                     self.bucket(b);
                 }
             }
             group_type::SELECT => {
                 if let Some(b) = self.select_bucket(g.buckets) {
+                    let i = g
+                        .buckets
+                        .iter()
+                        .position(|x| std::ptr::eq(x, b))
+                        .unwrap_or(0);
+                    self.res.groups_hit.push((id, i));
                     self.bucket(b);
                 }
             }
             group_type::FF => {
                 self.res.reads_port_state = true;
-                let live = g.buckets.iter().find(|b| self.bucket_live(b, 0));
-                if let Some(b) = live {
-                    self.bucket(b);
+                let live = g.buckets.iter().position(|b| self.bucket_live(b, 0));
+                if let Some(i) = live {
+                    self.res.groups_hit.push((id, i));
+                    if let Some(b) = g.buckets.get(i) {
+                        self.bucket(b);
+                    }
                 }
             }
             _ => self.res.skipped.push("unknown group type"),
@@ -1056,10 +1097,15 @@ impl<V: PipelineView> Xlate<'_, '_, V> {
             let Some(t) = self.view.table(tid) else {
                 break;
             };
-            let Some(rule) = t.lookup(&self.key, &mut self.res.wc).cloned() else {
+            // Table counters are the caller's to credit, per packet, from
+            // `tables_visited` (one translation may stand for a megaflow's
+            // many packets, or for none when revalidating or tracing).
+            let Some(rule) = t.lookup_uncounted(&self.key, &mut self.res.wc).cloned() else {
                 // Table miss without a table-miss entry: drop.
+                self.res.tables_visited.push((tid, None));
                 return;
             };
+            self.res.tables_visited.push((tid, Some(rule.clone())));
             self.res.rules_hit.push(rule.clone());
             self.table_id = tid;
             self.rule_cookie = rule.data.cookie;
@@ -1170,6 +1216,67 @@ pub fn translate_normal(
     let mut x = Xlate::new(view, key, ctx, false);
     x.normal();
     x.finish()
+}
+
+/// Credits the table lookup counters of `view` for `packets` packets that
+/// went through the tables `r` visited.
+pub fn credit_tables(view: &impl PipelineView, r: &XlateResult, packets: u64) {
+    for (tid, hit) in &r.tables_visited {
+        if let Some(t) = view.table(*tid) {
+            t.record_lookups(packets, if hit.is_some() { packets } else { 0 });
+        }
+    }
+}
+
+/// Translates a packet as the datapath sees it: `key` and the result's
+/// actions use datapath port numbers, converted with
+/// [`PipelineView::dp_to_of`] / [`PipelineView::of_to_dp`] around the
+/// pipeline (which works in OpenFlow numbers).  With
+/// [`PipelineView::fail_open`] only NORMAL runs; packets from a port
+/// with `OFPPC_NO_RECV` are dropped.  The in_port mapping is
+/// a bijection and `in_port` is matched exactly or not at all, so the
+/// mask holds for the datapath key as it is.
+pub fn translate_datapath(
+    view: &impl PipelineView,
+    key: &FlowKey,
+    ctx: &mut XlateCtx,
+) -> XlateResult {
+    let mut k = *key;
+    let in_port = view.dp_to_of(key.in_port());
+    k.set_in_port(in_port);
+    if view.port_config(in_port) & port_config::NO_RECV != 0 {
+        // OFPPC_NO_RECV: everything received on the port is dropped.
+        let mut r = XlateResult::default();
+        r.wc.set_exact(Field::RecircId).set_exact(Field::InPort);
+        return r;
+    }
+    let mut r = if view.fail_open() {
+        translate_normal(view, &k, ctx)
+    } else {
+        translate(view, &k, ctx)
+    };
+    map_outputs(view, &mut r.actions);
+    r
+}
+
+/// Rewrites every `Output` (also inside `Clone`) from an OpenFlow port to
+/// its datapath port ([`PipelineView::of_to_dp`]); outputs to ports
+/// without one are removed.
+pub fn map_outputs(view: &impl PipelineView, actions: &mut Vec<DpAction>) {
+    actions.retain_mut(|a| match a {
+        DpAction::Output(p) => match view.of_to_dp(*p) {
+            Some(dp) => {
+                *p = dp;
+                true
+            }
+            None => false,
+        },
+        DpAction::Clone(inner) => {
+            map_outputs(view, inner);
+            true
+        }
+        _ => true,
+    });
 }
 
 /// What revalidation decided for a cached megaflow.

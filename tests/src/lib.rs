@@ -2,4 +2,6 @@
 
 pub mod ovs;
 pub mod ovsdb_support;
+pub mod topo;
 pub mod vectors;
+pub mod vswitchd_support;
