@@ -423,6 +423,11 @@ impl Dpif {
         self.inner.table.with_read(|c| c.len())
     }
 
+    /// The megaflow limit ([`DpifConfig::flow_limit`]).
+    pub fn flow_limit(&self) -> usize {
+        self.inner.table.with_read(|c| c.limit())
+    }
+
     /// Starts a revalidation: megaflows whose upcall started before this
     /// call are not installed (their decision may predate the new state
     /// the caller just published).  Call after publishing, before

@@ -1,47 +1,56 @@
 //! rvs-vsctl against real ovs-vsctl: the same scripted session, run once
-//! with each tool on a fresh server, must print the same text (stdout,
+//! with each tool on a fresh database, must print the same text (stdout,
 //! stderr, exit status; UUIDs normalized) and leave the same database.
+//!
+//! The session runs against three kinds of database:
+//! - real `ovsdb-server` and `rvs-ovsdb-server` alone, with `--no-wait`
+//!   (no switch daemon answers `next_cfg` there);
+//! - a live `rvs-vswitchd` (embedded database), a fresh one per tool, each
+//!   in its own network namespace, WITHOUT `--no-wait`: every changing
+//!   command bumps `next_cfg` and waits until the daemon has applied it
+//!   (`cur_cfg`), so what the daemon writes back is in place before the
+//!   next command reads it and the two runs see the same daemon state.
+//!   Compared that way: the tools' post-reload "Error detected while
+//!   setting up 'IFACE'" messages, `show` (interface `error:` lines),
+//!   `list Interface` (ofport, error, admin/link state, ifindex, mtu), and
+//!   in the final database `Bridge.datapath_id`, the bridge port's
+//!   `mac_in_use`, `cur_cfg`/`next_cfg`.  Both databases must end with
+//!   `cur_cfg == next_cfg != 0`, and equal `next_cfg` (both tools bumped
+//!   it for the same commands).
+//!   Exception: `--dry-run` lines run with `--no-wait` there (ovs-vsctl
+//!   would wait for a `next_cfg` value its rolled-back transaction never
+//!   committed, i.e. hang until `--timeout`, whatever the daemon).
+//!
+//! What is normalized, beyond UUIDs (and row order of sorted outputs):
+//! - against the daemon only, `Interface.statistics`: the daemon writes
+//!   counters on its periodic (5 s) statistics tick, so whether and when a
+//!   value appears depends on wall-clock time, not on the commands.  The
+//!   value is replaced by `(timed)` in `list` output and in the final
+//!   database;
+//! - against the daemon only, `Interface.mac_in_use` of internal ports
+//!   that are not a bridge's own port: the kernel gives a new TAP device a
+//!   random address and the daemon (like ovs-vswitchd, unless
+//!   `Interface.mac` is set) leaves it, so it differs between the two
+//!   daemons.  Replaced by `(random)`.  A bridge's own port (its address
+//!   is chosen by the daemon) is compared;
+//! - against the daemon only, the log directory in "The default log
+//!   directory is ..." (ovs-vsctl names OVS's `/var/log/openvswitch`,
+//!   rvs-vsctl rvs's own default `/var/log/rvs`).
+//!
+//! Nothing else the daemon writes is normalized.
+//!
 //! Plus the `next_cfg`/`cur_cfg` wait against a daemon double.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rvs_tests::ovs::{Finished, find_program, run_with_timeout};
 use rvs_tests::ovsdb_support::{Kind, Server, normalize_uuids, require_ovs, sort_outline};
-
-/// Path of `rvs-vsctl`: `$RVS_VSCTL`, or built next to this test's target
-/// directory.
-fn rvs_vsctl_bin() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("RVS_VSCTL") {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("cannot locate the target directory")?
-        .to_path_buf();
-    let target_dir = profile_dir.parent().context("no target dir")?.to_path_buf();
-    let release = profile_dir.file_name().is_some_and(|n| n == "release");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "rvs-tools", "--bin", "rvs-vsctl"])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if release {
-        cmd.arg("--release");
-    }
-    if !cmd.status().context("cargo build rvs-vsctl")?.success() {
-        bail!("building rvs-vsctl failed");
-    }
-    let bin = profile_dir.join("rvs-vsctl");
-    if !bin.exists() {
-        bail!("{} missing after build", bin.display());
-    }
-    Ok(bin)
-}
+use rvs_tests::topo::{Netns, require_system, unique_prefix};
+use rvs_tests::vswitchd_support::{Vswitchd, rvs_bin};
+use serde_json::Value;
 
 /// Splits a command line on spaces; single quotes group words.
 fn split(line: &str) -> Vec<String> {
@@ -334,11 +343,16 @@ fn blank_uuids(s: &str) -> String {
     o
 }
 
-/// Waits (bounded) until the server accepts connections.
-fn wait_ready(server: &Server) -> Result<()> {
+/// Waits (bounded) until the database at `remote` accepts connections.
+fn wait_ready(remote: &str) -> Result<()> {
+    let client = find_program("ovsdb-client").context("ovsdb-client not found")?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let f = server.client(&["list-dbs", "@REMOTE@"])?;
+        let f = run_with_timeout(
+            &client,
+            &["list-dbs".to_string(), remote.to_string()],
+            Duration::from_secs(30),
+        )?;
         if f.status.success() {
             return Ok(());
         }
@@ -365,8 +379,8 @@ fn sort_output(cmd: &str, out: &str) -> String {
     }
 }
 
-fn run_tool(prog: &Path, server: &Server, line: &str, no_wait: bool) -> Result<Finished> {
-    let mut a = vec![format!("--db={}", server.remote()), "--timeout=20".into()];
+fn run_tool(prog: &Path, remote: &str, line: &str, no_wait: bool) -> Result<Finished> {
+    let mut a = vec![format!("--db={remote}"), "--timeout=20".into()];
     if no_wait {
         a.push("--no-wait".into());
     }
@@ -374,50 +388,240 @@ fn run_tool(prog: &Path, server: &Server, line: &str, no_wait: bool) -> Result<F
     run_with_timeout(prog, &a, Duration::from_secs(30))
 }
 
+/// What a session runs against.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// A database server alone (`--no-wait`).
+    Server(Kind),
+    /// A live `rvs-vswitchd` with its embedded database, in a private
+    /// network namespace (tools wait for `cur_cfg`).
+    Vswitchd,
+}
+
+/// Columns a live daemon writes on a timer rather than in answer to a
+/// command (see the module doc): (table, column).
+const TIMED: &[(&str, &str)] = &[("Interface", "statistics")];
+
+/// Bridge names the session uses: their own (internal) ports get an
+/// address chosen by the daemon, compared as is.
+const BRIDGES: &[&str] = &["br0", "br1", "fb", "brd"];
+
+/// In `list` output, replaces the `mac_in_use` value of internal
+/// interfaces other than a bridge's own port by `(random)`.
+fn blank_random_macs(text: &str) -> String {
+    let value = |block: &str, col: &str| -> Option<String> {
+        block.lines().find_map(|l| {
+            let (c, v) = l.split_once(" : ")?;
+            (c.trim_end() == col).then(|| v.trim().trim_matches('"').to_string())
+        })
+    };
+    text.split("\n\n")
+        .map(|block| {
+            let random = value(block, "type").as_deref() == Some("internal")
+                && value(block, "name").is_some_and(|n| !BRIDGES.contains(&n.as_str()));
+            if !random {
+                return block.to_string();
+            }
+            block
+                .split('\n')
+                .map(|l| match l.split_once(" : ") {
+                    Some((c, _)) if c.trim_end() == "mac_in_use" => format!("{c} : (random)"),
+                    _ => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// A started target; dropping it stops the daemon/server (the daemon
+/// before its namespace: fields drop in declaration order).
+enum Backend {
+    Server(Server),
+    Vswitchd { vs: Vswitchd, _ns: Netns },
+}
+
+impl Backend {
+    fn start(target: Target) -> Result<Backend> {
+        let b = match target {
+            Target::Server(kind) => Backend::Server(Server::start(kind)?),
+            Target::Vswitchd => {
+                let ns = Netns::new(&unique_prefix())?;
+                let vs = Vswitchd::start(Some(ns.name()))?;
+                Backend::Vswitchd { vs, _ns: ns }
+            }
+        };
+        wait_ready(&b.remote())?;
+        Ok(b)
+    }
+
+    fn remote(&self) -> String {
+        match self {
+            Backend::Server(s) => s.remote(),
+            Backend::Vswitchd { vs, .. } => {
+                format!("unix:{}", vs.rundir().join("db.sock").display())
+            }
+        }
+    }
+
+    /// Whether tools run with `--no-wait`.
+    fn no_wait(&self) -> bool {
+        matches!(self, Backend::Server(_))
+    }
+
+    /// The last lines of the server's or daemon's log (for failures).
+    fn log_tail(&self) -> String {
+        let log = match self {
+            Backend::Server(s) => s.log(),
+            Backend::Vswitchd { vs, .. } => vs.log(),
+        };
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+/// Replaces the value of `list`-format lines (`column   : value`) of the
+/// [`TIMED`] columns by `(timed)`.
+fn blank_timed_lines(text: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for l in text.split('\n') {
+        let timed = l.split_once(" : ").is_some_and(|(col, _)| {
+            let col = col.trim_end();
+            TIMED.iter().any(|(_, c)| *c == col)
+        });
+        match l.split_once(" : ") {
+            Some((col, _)) if timed => out.push(format!("{col} : (timed)")),
+            _ => out.push(l.to_string()),
+        }
+    }
+    out.join("\n")
+}
+
 /// Normalized record of the session, and a dump of the final database.
-fn session(prog: &Path, kind: Kind) -> Result<(Vec<String>, String)> {
-    let server = Server::start(kind)?;
-    wait_ready(&server)?;
+fn session(prog: &Path, target: Target) -> Result<(Vec<String>, String)> {
+    let backend = Backend::start(target)?;
+    let remote = backend.remote();
+    let live = matches!(target, Target::Vswitchd);
     let mut out = Vec::new();
     for (line, sort) in SESSION {
-        let f = run_tool(prog, &server, line, true)?;
-        let stdout = if *sort {
-            sort_output(line, &f.stdout)
+        // ovs-vsctl (3.1) waits after `--dry-run` for the `next_cfg` its
+        // rolled-back transaction computed but never committed: with any
+        // daemon it hangs until `--timeout`.  So dry runs never wait.
+        let no_wait = backend.no_wait() || line.contains("--dry-run");
+        let f = run_tool(prog, &remote, line, no_wait)?;
+        if f.stderr.contains("Alarm clock") {
+            bail!(
+                "`{} {line}` timed out: {}\nlog:\n{}",
+                prog.display(),
+                f.stderr.trim(),
+                backend.log_tail()
+            );
+        }
+        let (stdout, stderr) = if live {
+            let logdir = |t: &str| {
+                t.replace("/var/log/openvswitch", "LOGDIR")
+                    .replace("/var/log/rvs", "LOGDIR")
+            };
+            (
+                blank_random_macs(&blank_timed_lines(&f.stdout)),
+                logdir(&f.stderr),
+            )
         } else {
-            f.stdout.clone()
+            (f.stdout.clone(), f.stderr.clone())
+        };
+        let stdout = if *sort {
+            sort_output(line, &stdout)
+        } else {
+            stdout
         };
         out.push(format!(
             "$ vsctl {line}\n[exit {:?}]\n{}\n{}",
             f.status.code(),
             normalize(&stdout, prog),
-            normalize(&f.stderr, prog)
+            normalize(&stderr, prog)
         ));
     }
-    Ok((out, dump(&server)?))
+    let db = dump(&remote, live)?;
+    if live {
+        // Every change was waited for: the daemon caught up with the last.
+        let f = run_tool(prog, &remote, "get Open_vSwitch . cur_cfg next_cfg", true)?;
+        let v: Vec<&str> = f.stdout.lines().collect();
+        if v.len() != 2 || v.first() != v.get(1) || v.first() == Some(&"0") {
+            bail!(
+                "{}: cur_cfg/next_cfg at the end: {:?} {}",
+                prog.display(),
+                f.stdout,
+                f.stderr
+            );
+        }
+    }
+    Ok((out, db))
 }
 
-/// `ovsdb-client dump` with UUIDs blanked and lines sorted (row order
-/// follows UUIDs, which differ between runs).
-fn dump(server: &Server) -> Result<String> {
-    let f = server.client(&["dump", "@REMOTE@", "Open_vSwitch"])?;
+/// The database as sorted lines `Table: col=value ...` (from `ovsdb-client
+/// --format=json dump`), UUIDs blanked (row order follows UUIDs, which
+/// differ between runs); when `live` (a daemon's database), the [`TIMED`]
+/// columns and random addresses (see the module doc) blanked.
+fn dump(remote: &str, live: bool) -> Result<String> {
+    let client = find_program("ovsdb-client").context("ovsdb-client not found")?;
+    let args: Vec<String> = ["--format=json", "dump", remote, "Open_vSwitch"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let f = run_with_timeout(&client, &args, Duration::from_secs(30))?;
     if !f.status.success() {
         bail!("ovsdb-client dump: {}", f.stderr);
     }
-    let mut lines: Vec<String> = f
-        .stdout
-        .lines()
-        .map(|l| blank_uuids(l).trim_end().to_string())
-        .filter(|l| !l.chars().all(|c| c == '-' || c == ' '))
-        .collect();
+    let mut lines = Vec::new();
+    for t in serde_json::Deserializer::from_str(&f.stdout).into_iter::<Value>() {
+        let t = t.context("ovsdb-client dump output")?;
+        let caption = t["caption"].as_str().context("no caption")?;
+        let table = caption.strip_suffix(" table").unwrap_or(caption);
+        let headings: Vec<&str> = t["headings"]
+            .as_array()
+            .context("no headings")?
+            .iter()
+            .map(|h| h.as_str().unwrap_or("?"))
+            .collect();
+        for row in t["data"].as_array().context("no data")? {
+            let cells = row.as_array().context("row is not an array")?;
+            let cell = |col: &str| {
+                headings
+                    .iter()
+                    .position(|h| *h == col)
+                    .and_then(|i| cells.get(i))
+                    .and_then(Value::as_str)
+            };
+            let random_mac = live
+                && table == "Interface"
+                && cell("type") == Some("internal")
+                && cell("name").is_some_and(|n| !BRIDGES.contains(&n));
+            let mut l = format!("{table}:");
+            for (h, v) in headings.iter().zip(cells) {
+                if live && TIMED.iter().any(|(t, c)| *t == table && c == h) {
+                    l.push_str(&format!(" {h}=(timed)"));
+                } else if random_mac && *h == "mac_in_use" {
+                    l.push_str(&format!(" {h}=(random)"));
+                } else {
+                    l.push_str(&format!(" {h}={v}"));
+                }
+            }
+            lines.push(blank_uuids(&l));
+        }
+    }
+    if lines.is_empty() {
+        bail!("empty dump: {}", f.stdout);
+    }
     lines.sort();
     Ok(lines.join("\n"))
 }
 
-fn compare(kind: Kind) {
+fn compare(target: Target) {
     let real = find_program("ovs-vsctl").expect("ovs-vsctl");
-    let rvs = rvs_vsctl_bin().expect("rvs-vsctl binary");
-    let (want, want_db) = session(&real, kind).expect("ovs-vsctl session");
-    let (got, got_db) = session(&rvs, kind).expect("rvs-vsctl session");
+    let rvs = rvs_bin("rvs-vsctl").expect("rvs-vsctl binary");
+    let (want, want_db) = session(&real, target).expect("ovs-vsctl session");
+    let (got, got_db) = session(&rvs, target).expect("rvs-vsctl session");
     let mut bad = Vec::new();
     for (w, g) in want.iter().zip(&got) {
         if w != g {
@@ -427,12 +631,30 @@ fn compare(kind: Kind) {
     assert!(
         bad.is_empty(),
         "{:?}: {} of {} commands differ:\n{}",
-        kind,
+        target,
         bad.len(),
         want.len(),
         bad.join("\n")
     );
-    assert_eq!(want_db, got_db, "{kind:?}: final databases differ");
+    if want_db != got_db {
+        let w: Vec<&str> = want_db.lines().collect();
+        let g: Vec<&str> = got_db.lines().collect();
+        let only_w: Vec<&&str> = w.iter().filter(|l| !g.contains(l)).collect();
+        let only_g: Vec<&&str> = g.iter().filter(|l| !w.contains(l)).collect();
+        panic!(
+            "{target:?}: final databases differ\nonly after ovs-vsctl:\n{}\nonly after rvs-vsctl:\n{}",
+            only_w
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            only_g
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
 }
 
 #[test]
@@ -443,7 +665,7 @@ fn vsctl_session_matches_ovs_vsctl_on_rvs_server() {
     ) {
         return;
     }
-    compare(Kind::Rvs);
+    compare(Target::Server(Kind::Rvs));
 }
 
 #[test]
@@ -454,7 +676,20 @@ fn vsctl_session_matches_ovs_vsctl_on_real_server() {
     ) {
         return;
     }
-    compare(Kind::Real);
+    compare(Target::Server(Kind::Real));
+}
+
+/// The full session against a live rvs-vswitchd per tool (each in its own
+/// network namespace), waiting for `cur_cfg` after every change.
+#[test]
+fn vsctl_session_matches_ovs_vsctl_on_rvs_vswitchd() {
+    if !require_system(
+        "vsctl_session_matches_ovs_vsctl_on_rvs_vswitchd",
+        &["ovs-vsctl", "ovsdb-client", "ip"],
+    ) {
+        return;
+    }
+    compare(Target::Vswitchd);
 }
 
 /// Without `--no-wait`, rvs-vsctl bumps `next_cfg` and returns only once
@@ -465,16 +700,22 @@ fn vsctl_waits_for_cur_cfg() {
     if !require_ovs("vsctl_waits_for_cur_cfg", &["ovs-vsctl"]) {
         return;
     }
-    let rvs = rvs_vsctl_bin().expect("rvs-vsctl binary");
+    let rvs = rvs_bin("rvs-vsctl").expect("rvs-vsctl binary");
     let ovs = find_program("ovs-vsctl").expect("ovs-vsctl");
     let server = Server::start(Kind::Rvs).expect("server");
-    wait_ready(&server).expect("server ready");
+    wait_ready(&server.remote()).expect("server ready");
     let get = |col: &str| -> i64 {
-        let f = run_tool(&ovs, &server, &format!("get Open_vSwitch . {col}"), true).expect("get");
+        let f = run_tool(
+            &ovs,
+            &server.remote(),
+            &format!("get Open_vSwitch . {col}"),
+            true,
+        )
+        .expect("get");
         f.stdout.trim().parse().unwrap_or(-1)
     };
     assert!(
-        run_tool(&rvs, &server, "init", true)
+        run_tool(&rvs, &server.remote(), "init", true)
             .expect("init")
             .status
             .success()
@@ -501,7 +742,8 @@ fn vsctl_waits_for_cur_cfg() {
         "rvs-vsctl returned before cur_cfg reached next_cfg"
     );
     // The double "reconfigures".
-    let f = run_tool(&ovs, &server, "set Open_vSwitch . cur_cfg=1", true).expect("set cur_cfg");
+    let f = run_tool(&ovs, &server.remote(), "set Open_vSwitch . cur_cfg=1", true)
+        .expect("set cur_cfg");
     assert!(f.status.success(), "{}", f.stderr);
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -518,7 +760,7 @@ fn vsctl_waits_for_cur_cfg() {
     assert!(status.success(), "rvs-vsctl failed: {status:?}");
 
     // A read-only command changes nothing, so it neither bumps nor waits.
-    let f = run_tool(&rvs, &server, "list-br", false).expect("list-br");
+    let f = run_tool(&rvs, &server.remote(), "list-br", false).expect("list-br");
     assert_eq!(f.stdout, "brw\n");
     assert_eq!(get("next_cfg"), 1);
 
@@ -552,11 +794,11 @@ fn vsctl_concurrent_updates_are_not_lost() {
     if !require_ovs("vsctl_concurrent_updates_are_not_lost", &["ovs-vsctl"]) {
         return;
     }
-    let rvs = rvs_vsctl_bin().expect("rvs-vsctl binary");
+    let rvs = rvs_bin("rvs-vsctl").expect("rvs-vsctl binary");
     let server = Server::start(Kind::Rvs).expect("server");
-    wait_ready(&server).expect("server ready");
+    wait_ready(&server.remote()).expect("server ready");
     assert!(
-        run_tool(&rvs, &server, "add-br br0", true)
+        run_tool(&rvs, &server.remote(), "add-br br0", true)
             .expect("add-br")
             .status
             .success()
@@ -590,13 +832,13 @@ fn vsctl_concurrent_updates_are_not_lost() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let f = run_tool(&rvs, &server, "get Bridge br0 flood_vlans", true).expect("get");
+    let f = run_tool(&rvs, &server.remote(), "get Bridge br0 flood_vlans", true).expect("get");
     let want: Vec<String> = {
         let mut v: Vec<usize> = (1..=N).collect();
         v.sort();
         v.iter().map(|k| k.to_string()).collect()
     };
     assert_eq!(f.stdout.trim(), format!("[{}]", want.join(", ")));
-    let f = run_tool(&rvs, &server, "list-ports br0", true).expect("list-ports");
+    let f = run_tool(&rvs, &server.remote(), "list-ports br0", true).expect("list-ports");
     assert_eq!(f.stdout.lines().count(), N, "{}", f.stdout);
 }

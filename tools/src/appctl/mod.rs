@@ -9,6 +9,7 @@
 //! [`register_all`] only look bridges up, take the bridge lock briefly
 //! (cloning what they need, e.g. the datapath handle), and format.
 
+pub mod dpstats;
 pub mod odp;
 pub mod vlog;
 
@@ -354,23 +355,7 @@ fn trace_json(
 
 /// `coverage/show`: event totals (rvs keeps no per-interval rates).
 pub fn coverage_show(bridges: &[(String, Arc<Dpif>, u64)]) -> String {
-    let mut total = datapath::pmd::PmdStats::default();
-    let mut dropped_pins = 0;
-    for (_, d, pins) in bridges {
-        total.add(&d.pmd_stats());
-        dropped_pins += pins;
-    }
-    let rows = [
-        ("dpif_emc_hit", total.emc_hits),
-        ("dpif_megaflow_hit", total.megaflow_hits),
-        ("dpif_upcall", total.upcalls),
-        ("dpif_upcall_error", total.upcall_errors),
-        ("dpif_flow_limit_hit", total.flow_limit_hits),
-        ("dpif_no_port_drop", total.no_port_drops),
-        ("pmd_iterations", total.iterations),
-        ("pmd_busy_iterations", total.busy_iterations),
-        ("packet_in_overflow", dropped_pins),
-    ];
+    let rows = dpstats::coverage_counters(bridges);
     let mut s = String::from("Event coverage (totals since start; no rate history in rvs):\n");
     for (n, v) in rows {
         s.push_str(&format!("{n:<24} total: {v}\n"));
@@ -413,6 +398,17 @@ fn with_bridge<R>(b: &Arc<Mutex<OfBridge>>, f: impl FnOnce(&OfBridge) -> R) -> R
         .lock()
         .map_err(|_| "bridge unavailable (lock poisoned)".to_owned())?;
     Ok(f(&g))
+}
+
+/// What the coverage counters are computed from, for every bridge.
+fn coverage_inputs(bridges: &BridgeMap) -> Result<Vec<(String, Arc<Dpif>, u64)>, String> {
+    let mut v = Vec::new();
+    for (n, br) in all_bridges(bridges) {
+        v.push(with_bridge(&br, |x| {
+            (n.clone(), x.dpif().clone(), x.dropped_packet_ins())
+        })?);
+    }
+    Ok(v)
 }
 
 /// Picks the bridges a dpctl command applies to: `rvs@BR` or `BR`, or all.
@@ -481,7 +477,9 @@ fn handler(f: impl Fn(&[String]) -> Result<String, String> + Send + Sync + 'stat
 /// Registers the daemon's commands on `server`: `dpctl/dump-flows`,
 /// `dpctl/show`, `dpctl/dump-dps`, `dpctl/del-flows`, `dpif/show`,
 /// `fdb/show`, `fdb/flush`, `ofproto/trace`, `bridge/dump-flows`,
-/// `coverage/show`, `memory/show`, `vlog/list`, `vlog/set` (read-only
+/// `coverage/show`, `coverage/read-counter`, `upcall/show`,
+/// `revalidator/purge`, `dpif-netdev/pmd-stats-show`,
+/// `dpif-netdev/pmd-stats-clear` (see [`dpstats`]), `memory/show`, `vlog/list`, `vlog/set` (read-only
 /// until [`vlog::register_vlog`] gives it a reload handle) and `exit`
 /// (sets `exit` to true after replying).
 ///
@@ -666,14 +664,85 @@ pub fn register_all_with_clock(
         "",
         0,
         0,
+        handler(move |_| Ok(coverage_show(&coverage_inputs(&b)?))),
+    );
+    let b = bridges.clone();
+    server.register(
+        "coverage/read-counter",
+        "COUNTER",
+        1,
+        1,
+        handler(move |args| {
+            let v = coverage_inputs(&b)?;
+            let name = args.first().map(String::as_str).unwrap_or("");
+            dpstats::coverage_read_counter(&dpstats::coverage_counters(&v), name)
+        }),
+    );
+    let b = bridges.clone();
+    server.register(
+        "upcall/show",
+        "",
+        0,
+        0,
         handler(move |_| {
-            let mut v = Vec::new();
-            for (n, br) in all_bridges(&b) {
-                v.push(with_bridge(&br, |x| {
-                    (n.clone(), x.dpif().clone(), x.dropped_packet_ins())
-                })?);
+            let mut s = String::new();
+            for (name, br) in all_bridges(&b) {
+                let dpif = with_bridge(&br, |x| x.dpif().clone())?;
+                s.push_str(&dpstats::upcall_show(
+                    &dp_name(&name),
+                    dpif.flow_count(),
+                    dpif.flow_limit(),
+                ));
             }
-            Ok(coverage_show(&v))
+            Ok(s)
+        }),
+    );
+    let b = bridges.clone();
+    server.register(
+        "revalidator/purge",
+        "",
+        0,
+        0,
+        handler(move |_| {
+            for (_, br) in all_bridges(&b) {
+                with_bridge(&br, |x| x.dpif().flow_flush())?;
+            }
+            Ok(String::new())
+        }),
+    );
+    let baselines = Arc::new(dpstats::PmdBaselines::new());
+    let b = bridges.clone();
+    let base = baselines.clone();
+    server.register(
+        "dpif-netdev/pmd-stats-show",
+        "[-pmd core] [dp]",
+        0,
+        3,
+        handler(move |args| {
+            let dp = dpstats::pmd_stats_args(args)?;
+            let mut s = String::new();
+            for (name, br) in dp_targets(&b, dp)? {
+                let dpif = with_bridge(&br, |x| x.dpif().clone())?;
+                let dn = dp_name(&name);
+                s.push_str(&dpstats::pmd_stats_show(&dn, &base.since_clear(&dn, &dpif)));
+            }
+            Ok(s)
+        }),
+    );
+    let b = bridges.clone();
+    let base = baselines;
+    server.register(
+        "dpif-netdev/pmd-stats-clear",
+        "[-pmd core] [dp]",
+        0,
+        3,
+        handler(move |args| {
+            let dp = dpstats::pmd_stats_args(args)?;
+            for (name, br) in dp_targets(&b, dp)? {
+                let dpif = with_bridge(&br, |x| x.dpif().clone())?;
+                base.clear(&dp_name(&name), &dpif);
+            }
+            Ok(String::new())
         }),
     );
     let b = bridges.clone();

@@ -39,13 +39,18 @@ fn now() -> u64 {
 }
 
 fn rig(n_ports: u32) -> Rig {
+    rig_with_limit(n_ports, DpifConfig::default().flow_limit)
+}
+
+/// A rig whose datapath holds at most `flow_limit` megaflows.
+fn rig_with_limit(n_ports: u32, flow_limit: usize) -> Rig {
     let cfg = BridgeConfig {
         name: "br0".into(),
         settings: SwitchSettings::default(),
         dpif: DpifConfig {
             pmd_threads: 1,
             poll_timeout: Duration::from_millis(5),
-            ..DpifConfig::default()
+            flow_limit,
         },
     };
     let mut br = OfBridge::new(cfg).expect("bridge starts");
@@ -475,6 +480,11 @@ fn exit_signals_the_daemon() {
         "ofproto/trace",
         "bridge/dump-flows",
         "coverage/show",
+        "coverage/read-counter",
+        "upcall/show",
+        "revalidator/purge",
+        "dpif-netdev/pmd-stats-show",
+        "dpif-netdev/pmd-stats-clear",
         "vlog/list",
         "vlog/set",
         "memory/show",
@@ -557,10 +567,229 @@ fn real_ovs_appctl_dumps_our_megaflows() {
             .unwrap()
             .starts_with("no such bridge")
     );
+    // What bench/flowscale.sh parses, through the real client.
+    let up = run(&["upcall/show"]);
+    assert!(up.status.success(), "{up:?}");
+    assert_eq!(
+        String::from_utf8(up.stdout).unwrap(),
+        "rvs@br0:\n  flows         : (current 1) (limit 200000)\n"
+    );
+    let pmd = run(&["dpif-netdev/pmd-stats-show"]);
+    let pmd_text = String::from_utf8(pmd.stdout).unwrap();
+    assert!(
+        pmd_text.contains("  miss with success upcall: 1\n"),
+        "{pmd_text}"
+    );
+    let cnt = run(&["coverage/read-counter", "upcall_flow_limit_hit"]);
+    assert_eq!(String::from_utf8(cnt.stdout).unwrap(), "0\n");
     let ex = run(&["exit"]);
     assert!(ex.status.success());
     stop_tx.send(true).unwrap();
     rt.block_on(task).unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     r.shutdown();
+}
+
+/// Sum of the last field of every line containing `key:` (what
+/// bench/flowscale.sh's `pmd_field` computes with awk).
+fn pmd_field(text: &str, key: &str) -> u64 {
+    let k = format!("{key}:");
+    text.lines()
+        .filter(|l| l.contains(&k))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// `upcall/show`'s `(limit N)`, as flowscale.sh's sed extracts it.
+fn limit_of(text: &str) -> Option<u64> {
+    let i = text.find("(limit ")? + "(limit ".len();
+    let rest = &text[i..];
+    rest[..rest.find(')')?].parse().ok()
+}
+
+#[test]
+fn pmd_stats_show_and_clear_count_since_the_clear() {
+    let mut r = rig(2);
+    r.flow("priority=10,in_port=1 actions=output:2");
+    // One rule per destination port used below, so that (as in
+    // flowscale.sh) every port needs a megaflow of its own.
+    for port in [53, 80, 81, 82] {
+        r.flow(&format!("priority=20,udp,tp_dst={port} actions=output:2"));
+    }
+    r.barrier();
+    let empty = r.cmd(&["dpif-netdev/pmd-stats-show"]).unwrap();
+    assert!(
+        empty.starts_with("pmd threads of rvs@br0 (counters summed over its threads):\n"),
+        "{empty}"
+    );
+    assert_eq!(pmd_field(&empty, "packets received"), 0);
+    assert!(empty.contains("  avg. datapath passes per packet: 0.00\n"));
+    // Three distinct UDP ports: three upcalls.
+    for port in [53u16, 80, 81] {
+        r.tx(
+            1,
+            &udp(mac(1), mac(2), [10, 0, 0, 1], [10, 0, 0, 2], port),
+            1,
+        );
+    }
+    // Repeats hit the caches.
+    for port in [53u16, 80, 81] {
+        r.tx(
+            1,
+            &udp(mac(1), mac(2), [10, 0, 0, 1], [10, 0, 0, 2], port),
+            2,
+        );
+    }
+    let s1 = r.cmd(&["dpif-netdev/pmd-stats-show"]).unwrap();
+    assert_eq!(pmd_field(&s1, "packets received"), 9, "{s1}");
+    assert_eq!(pmd_field(&s1, "miss with success upcall"), 3, "{s1}");
+    assert_eq!(pmd_field(&s1, "miss with failed upcall"), 0, "{s1}");
+    assert_eq!(
+        pmd_field(&s1, "emc hits") + pmd_field(&s1, "megaflow hits"),
+        6,
+        "{s1}"
+    );
+    assert!(s1.contains("  packet recirculations: 0\n"), "{s1}");
+    assert!(s1.contains("  avg. datapath passes per packet: 1.00\n"));
+    assert!(!s1.contains("smc hits"), "rvs has no SMC: {s1}");
+    // The datapath name selects; a wrong one is an error.
+    // (The PMD thread keeps iterating, so compare without those lines.)
+    let no_iter = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.contains("iterations"))
+            .map(str::to_owned)
+            .collect()
+    };
+    for dp in ["rvs@br0", "br0"] {
+        let named = r.cmd(&["dpif-netdev/pmd-stats-show", dp]).unwrap();
+        assert_eq!(no_iter(&named), no_iter(&s1), "{dp}");
+    }
+    assert!(r.cmd(&["dpif-netdev/pmd-stats-show", "rvs@nope"]).is_err());
+    assert!(r.cmd(&["dpif-netdev/pmd-stats-show", "-pmd", "1"]).is_err());
+
+    assert_eq!(r.cmd(&["dpif-netdev/pmd-stats-clear"]).unwrap(), "");
+    let s2 = r.cmd(&["dpif-netdev/pmd-stats-show"]).unwrap();
+    assert_eq!(pmd_field(&s2, "packets received"), 0, "{s2}");
+    assert_eq!(pmd_field(&s2, "miss with success upcall"), 0, "{s2}");
+    r.tx(1, &udp(mac(1), mac(2), [10, 0, 0, 1], [10, 0, 0, 2], 82), 1);
+    r.tx(1, &udp(mac(1), mac(2), [10, 0, 0, 1], [10, 0, 0, 2], 53), 1);
+    let s3 = r.cmd(&["dpif-netdev/pmd-stats-show"]).unwrap();
+    assert_eq!(pmd_field(&s3, "packets received"), 2, "{s3}");
+    assert_eq!(pmd_field(&s3, "miss with success upcall"), 1, "{s3}");
+    // Totals elsewhere are not reset by the clear (as in OVS).
+    assert_eq!(
+        r.cmd(&["coverage/read-counter", "dpif_upcall"]).unwrap(),
+        "4\n"
+    );
+    let show = r.cmd(&["dpctl/show"]).unwrap();
+    assert!(show.contains("lookups: hit:7 missed:4 lost:0\n"), "{show}");
+    r.shutdown();
+}
+
+#[test]
+fn upcall_show_purge_and_read_counter_follow_the_datapath() {
+    // Room for two megaflows only.
+    let mut r = rig_with_limit(2, 2);
+    r.flow("priority=10,in_port=1 actions=output:2");
+    // One rule per destination port used below, so that (as in
+    // flowscale.sh) every port needs a megaflow of its own.
+    for port in [53, 80, 81, 82] {
+        r.flow(&format!("priority=20,udp,tp_dst={port} actions=output:2"));
+    }
+    r.barrier();
+    let up0 = r.cmd(&["upcall/show"]).unwrap();
+    assert_eq!(up0, "rvs@br0:\n  flows         : (current 0) (limit 2)\n");
+    assert_eq!(limit_of(&up0), Some(2));
+    for port in [53u16, 80, 81, 82] {
+        r.tx(
+            1,
+            &udp(mac(1), mac(2), [10, 0, 0, 1], [10, 0, 0, 2], port),
+            1,
+        );
+    }
+    let up1 = r.cmd(&["upcall/show"]).unwrap();
+    assert!(up1.contains("(current 2) (limit 2)"), "{up1}");
+    let dump = r.cmd(&["dpctl/dump-flows"]).unwrap();
+    assert_eq!(
+        dump.lines().filter(|l| l.starts_with("recirc_id")).count(),
+        2,
+        "{dump}"
+    );
+    // Two upcalls found the datapath full: OVS's name and rvs's agree.
+    assert_eq!(
+        r.cmd(&["coverage/read-counter", "upcall_flow_limit_hit"])
+            .unwrap(),
+        "2\n"
+    );
+    assert_eq!(
+        r.cmd(&["coverage/read-counter", "dpif_flow_limit_hit"])
+            .unwrap(),
+        "2\n"
+    );
+    assert_eq!(
+        r.cmd(&["coverage/read-counter", "dpif_upcall"]).unwrap(),
+        "4\n"
+    );
+    assert_eq!(
+        r.cmd(&["coverage/read-counter", "no_such_thing"])
+            .unwrap_err(),
+        "No such counter"
+    );
+    assert!(r.cmd(&["coverage/read-counter"]).is_err());
+    // Packets over the limit were still forwarded (executed once each).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut got = 0;
+    while got < 4 && Instant::now() < deadline {
+        match r.hosts[1].recv_frame() {
+            Some(_) => got += 1,
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    assert_eq!(got, 4);
+
+    assert_eq!(r.cmd(&["revalidator/purge"]).unwrap(), "");
+    assert!(
+        r.cmd(&["upcall/show"])
+            .unwrap()
+            .contains("(current 0) (limit 2)")
+    );
+    assert_eq!(r.cmd(&["dpctl/dump-flows"]).unwrap(), "");
+    // After the purge the next packets install megaflows again.
+    r.tx(1, &udp(mac(1), mac(2), [10, 0, 0, 1], [10, 0, 0, 2], 53), 1);
+    assert!(
+        r.cmd(&["upcall/show"])
+            .unwrap()
+            .contains("(current 1) (limit 2)")
+    );
+    r.shutdown();
+}
+
+#[test]
+fn pmd_stats_helpers() {
+    use datapath::pmd::PmdStats;
+    let a = PmdStats {
+        emc_hits: 5,
+        megaflow_hits: 7,
+        upcalls: 3,
+        upcall_errors: 1,
+        ..PmdStats::default()
+    };
+    let b = PmdStats {
+        emc_hits: 2,
+        megaflow_hits: 9,
+        ..PmdStats::default()
+    };
+    let d = dpstats::stats_since(&a, &b);
+    assert_eq!((d.emc_hits, d.megaflow_hits, d.upcalls), (3, 0, 3));
+    let text = dpstats::pmd_stats_show("rvs@x", &a);
+    assert_eq!(pmd_field(&text, "packets received"), 15);
+    assert_eq!(pmd_field(&text, "miss with success upcall"), 2);
+    assert_eq!(pmd_field(&text, "miss with failed upcall"), 1);
+    assert_eq!(dpstats::pmd_stats_args(&[]).unwrap(), None);
+    assert_eq!(
+        dpstats::pmd_stats_args(&["rvs@x".to_owned()]).unwrap(),
+        Some("rvs@x")
+    );
+    assert!(dpstats::pmd_stats_args(&["-x".to_owned()]).is_err());
+    assert!(dpstats::pmd_stats_args(&["a".to_owned(), "b".to_owned()]).is_err());
 }

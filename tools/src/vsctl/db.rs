@@ -114,6 +114,9 @@ pub(crate) struct Txn {
     pub(crate) db: Db,
     /// Rows inserted here: uuid -> (table, uuid-name).
     pub(crate) inserted: BTreeMap<Uuid, (String, String)>,
+    /// UUIDs of `inserted` rows in the order they were inserted (rows
+    /// deleted again stay listed; check `inserted`).
+    pub(crate) insert_order: Vec<Uuid>,
     /// Rows deleted here (that existed before).
     pub(crate) deleted: BTreeSet<(String, Uuid)>,
     /// Columns written on pre-existing rows.
@@ -128,6 +131,7 @@ impl Txn {
             db: orig.clone(),
             orig,
             inserted: BTreeMap::new(),
+            insert_order: Vec::new(),
             deleted: BTreeSet::new(),
             written: BTreeMap::new(),
             verified: BTreeSet::new(),
@@ -156,6 +160,7 @@ impl Txn {
         }
         let name = format!("rvs{}", u.simple());
         self.inserted.insert(u, (table.to_string(), name));
+        self.insert_order.push(u);
         u
     }
 

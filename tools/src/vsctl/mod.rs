@@ -995,11 +995,12 @@ async fn run(opts: Options, cmds: Vec<Command>) -> Result<String, Fail> {
             }
         }
         let mut next_cfg: Option<i64> = None;
+        // In the order the commands created them, as ovs-vsctl reports.
         let new_ifaces: Vec<String> = txn
-            .inserted
+            .insert_order
             .iter()
-            .filter(|(_, (t, _))| t == "Interface")
-            .map(|(u, _)| txn.db.get_str("Interface", u, "name"))
+            .filter(|u| txn.inserted.get(u).is_some_and(|(t, _)| t == "Interface"))
+            .map(|u| txn.db.get_str("Interface", u, "name"))
             .collect();
         if txn.has_changes() && !opts.dry_run {
             let ovs = txn.db.ovs_uuid();
@@ -1123,7 +1124,9 @@ async fn run(opts: Options, cmds: Vec<Command>) -> Result<String, Fail> {
                 conn.wait_change().await?;
             }
             // As ovs-vsctl: complain about new interfaces the switch
-            // could not set up (no OpenFlow port number, or -1).
+            // could not set up (no OpenFlow port number, or -1), then
+            // name the log directory once.
+            let mut n_errors = 0usize;
             for name in &new_ifaces {
                 let row = conn.db.table("Interface").and_then(|t| {
                     t.values()
@@ -1143,10 +1146,12 @@ async fn run(opts: Options, cmds: Vec<Command>) -> Result<String, Fail> {
                             "{PROG}: Error detected while setting up '{name}'.  See ovs-vswitchd log for details."
                         ),
                     }
-                    let logdir =
-                        std::env::var("OVS_LOGDIR").unwrap_or_else(|_| "/var/log/rvs".into());
-                    eprintln!("{PROG}: The default log directory is \"{logdir}\".");
+                    n_errors += 1;
                 }
+            }
+            if n_errors > 0 {
+                let logdir = std::env::var("OVS_LOGDIR").unwrap_or_else(|_| "/var/log/rvs".into());
+                eprintln!("{PROG}: The default log directory is \"{logdir}\".");
             }
         }
         return Ok(text);

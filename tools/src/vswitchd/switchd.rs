@@ -894,6 +894,19 @@ fn device_facts(name: &str, kind: &IfaceKind) -> Facts {
     }
 }
 
+/// An I/O error as ovs-vswitchd words it: the system's message alone,
+/// without Rust's " (os error N)" suffix.
+fn os_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .unwrap_or(&text)
+            .to_string(),
+        None => text,
+    }
+}
+
 /// Opens the device of a non-patch interface; returns it and its address.
 fn open_port(
     bridge: &str,
@@ -905,15 +918,16 @@ fn open_port(
     let port: Box<dyn Port> = match kind {
         IfaceKind::System => Box::new(
             SystemPort::open(name, &SystemPortOptions::default())
-                .map_err(|e| format!("could not open network device {name} ({e})"))?,
+                .map_err(|e| format!("could not open network device {name} ({})", os_text(&e)))?,
         ),
-        IfaceKind::Internal => Box::new(
-            InternalPort::open(name)
-                .map_err(|e| format!("could not create internal device {name} ({e})"))?,
-        ),
+        IfaceKind::Internal => {
+            Box::new(InternalPort::open(name).map_err(|e| {
+                format!("could not create internal device {name} ({})", os_text(&e))
+            })?)
+        }
         IfaceKind::Tap => Box::new(
             TapPort::open(name, &datapath::sys::TapOptions::default())
-                .map_err(|e| format!("could not open tap device {name} ({e})"))?,
+                .map_err(|e| format!("could not open tap device {name} ({})", os_text(&e)))?,
         ),
         IfaceKind::Patch { .. } => return Err("patch ports are built in pairs".into()),
     };
