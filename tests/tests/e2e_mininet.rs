@@ -38,6 +38,10 @@ ip link set lo up
 mount -t tmpfs rvse-run /run
 mkdir -p /run/openvswitch /run/rvs-e2e
 mount --bind "$W0" /run/rvs-e2e
+# The checkout (so the daemon binary and the controller app) may live under
+# /tmp, which the tmpfs below hides: copy both into the work dir first.
+cp "$VSWITCHD" /run/rvs-e2e/switch-daemon && VSWITCHD=/run/rvs-e2e/switch-daemon
+cp "$APP" /run/rvs-e2e/ && APP=/run/rvs-e2e/$(basename "$APP")
 mount -t tmpfs rvse-tmp /tmp
 W=/run/rvs-e2e
 R=/run/openvswitch
