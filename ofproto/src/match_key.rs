@@ -105,7 +105,8 @@ impl From<MatchKeyError> for OfpError {
 /// Number of NXM registers mapped (`reg0`..`reg7`).
 const N_REGS: u8 = 8;
 
-const REG_FIELDS: [Field; 8] = [
+/// The datapath fields holding `reg0`..`reg7`.
+pub(crate) const REG_FIELDS: [Field; 8] = [
     Field::Reg0,
     Field::Reg1,
     Field::Reg2,

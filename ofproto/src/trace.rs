@@ -335,17 +335,7 @@ impl Trace {
         let mut k = self.dp_key;
         k.set_in_port(self.flow.key.in_port());
         let mut wc = self.result.wc;
-        for f in [
-            Field::Metadata,
-            Field::Reg0,
-            Field::Reg1,
-            Field::Reg2,
-            Field::Reg3,
-            Field::Reg4,
-            Field::Reg5,
-            Field::Reg6,
-            Field::Reg7,
-        ] {
+        for f in std::iter::once(Field::Metadata).chain(crate::match_key::REG_FIELDS) {
             wc.key.set(f, 0);
         }
         format_masked_flow(&k, &wc)

@@ -17,7 +17,7 @@
 //! returns once it serves.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -167,41 +167,6 @@ fn init_logging(a: &Args) -> Result<()> {
         .with(console)
         .init();
     Ok(())
-}
-
-/// `--detach`: start a copy of ourselves without it, in its own process
-/// group, and return when it reports readiness.
-fn detach(argv: &[String]) -> Result<()> {
-    use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe()?;
-    let ready = std::env::temp_dir().join(format!("rvs-ovsdb-ready-{}", std::process::id()));
-    let _ = std::fs::remove_file(&ready);
-    let args: Vec<&String> = argv.iter().filter(|a| a.as_str() != "--detach").collect();
-    let mut child = std::process::Command::new(exe)
-        .args(args)
-        .env(READY_ENV, &ready)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        // Like a daemon, the child keeps none of our descriptors (a caller
-        // capturing our output must see EOF when we return); a startup
-        // failure is passed back through a file instead.
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()?;
-    for _ in 0..600 {
-        if ready.exists() {
-            let _ = std::fs::remove_file(&ready);
-            return Ok(());
-        }
-        if let Some(st) = child.try_wait()? {
-            let err_file = ready.with_extension("err");
-            let why = std::fs::read_to_string(&err_file).unwrap_or_default();
-            let _ = std::fs::remove_file(&err_file);
-            bail!("exited during startup ({st}): {}", why.trim());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bail!("rvs-ovsdb-server did not become ready in 30 s")
 }
 
 /// The passive targets named in `db:DB,TABLE,COLUMN` remotes (columns that
@@ -364,9 +329,7 @@ async fn run(a: Args) -> Result<()> {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("{}", p.display()))?;
     }
-    if let Some(r) = std::env::var_os(READY_ENV) {
-        let _ = std::fs::write(Path::new(&r), b"ready\n");
-    }
+    rvs_tools::detach::report_ready(READY_ENV);
     tracing::info!("{}: serving", db_path.display());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -409,7 +372,12 @@ fn main() {
         }
     };
     if a.detach {
-        if let Err(e) = detach(&argv) {
+        if let Err(e) = rvs_tools::detach::detach(
+            &argv,
+            READY_ENV,
+            "rvs-ovsdb-server",
+            Duration::from_secs(30),
+        ) {
             eprintln!("rvs-ovsdb-server: {e}");
             std::process::exit(1);
         }
@@ -438,8 +406,6 @@ fn main() {
 /// Reports a fatal error (also to a detaching parent) and exits.
 fn fail(msg: &str) -> ! {
     eprintln!("rvs-ovsdb-server: {msg}");
-    if let Some(r) = std::env::var_os(READY_ENV) {
-        let _ = std::fs::write(Path::new(&r).with_extension("err"), format!("{msg}\n"));
-    }
+    rvs_tools::detach::report_failure(READY_ENV, msg);
     std::process::exit(1)
 }

@@ -3,10 +3,9 @@
 //! feeds database changes and clock ticks to the reconciler.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use ovsdb::client::Client;
 use ovsdb::embed::{Listener, ServerHandle, open_or_create};
 use ovsdb::remote::Remote;
@@ -51,7 +50,7 @@ pub fn main() -> ! {
         }
     };
     if a.detach {
-        match detach(&argv) {
+        match crate::detach::detach(&argv, READY_ENV, "rvs-vswitchd", Duration::from_secs(60)) {
             Ok(()) => std::process::exit(0),
             Err(e) => {
                 eprintln!("rvs-vswitchd: {e:#}");
@@ -87,9 +86,7 @@ pub fn main() -> ! {
 /// Reports a fatal error (also to a detaching parent) and exits.
 fn fail(msg: &str) -> ! {
     eprintln!("rvs-vswitchd: {msg}");
-    if let Some(r) = std::env::var_os(READY_ENV) {
-        let _ = std::fs::write(Path::new(&r).with_extension("err"), format!("{msg}\n"));
-    }
+    crate::detach::report_failure(READY_ENV, msg);
     std::process::exit(1)
 }
 
@@ -129,39 +126,6 @@ fn init_logging(a: &Args) -> Result<Filter> {
         .try_init()
         .map_err(|e| anyhow!("{e}"))?;
     Ok(std::sync::Arc::new(handle))
-}
-
-/// `--detach`: start a copy of ourselves without it, in its own process
-/// group and session-less background, and return when it is ready.
-fn detach(argv: &[String]) -> Result<()> {
-    use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe()?;
-    let ready = std::env::temp_dir().join(format!("rvs-vswitchd-ready-{}", std::process::id()));
-    let err_file = ready.with_extension("err");
-    let _ = std::fs::remove_file(&ready);
-    let _ = std::fs::remove_file(&err_file);
-    let args: Vec<&String> = argv.iter().filter(|a| a.as_str() != "--detach").collect();
-    let mut child = std::process::Command::new(exe)
-        .args(args)
-        .env(READY_ENV, &ready)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()?;
-    for _ in 0..1200 {
-        if ready.exists() {
-            let _ = std::fs::remove_file(&ready);
-            return Ok(());
-        }
-        if let Some(st) = child.try_wait()? {
-            let why = std::fs::read_to_string(&err_file).unwrap_or_default();
-            let _ = std::fs::remove_file(&err_file);
-            bail!("exited during startup ({st}): {}", why.trim());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bail!("rvs-vswitchd did not become ready in 60 s")
 }
 
 /// The database side: the embedded server (with its listeners) if any.
@@ -339,9 +303,7 @@ async fn run(a: Args, filter: Filter) -> Result<()> {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("{}", p.display()))?;
     }
-    if let Some(r) = std::env::var_os(READY_ENV) {
-        let _ = std::fs::write(Path::new(&r), b"ready\n");
-    }
+    crate::detach::report_ready(READY_ENV);
     tracing::info!("{} ready", version_line());
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
