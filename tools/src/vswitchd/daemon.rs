@@ -138,7 +138,8 @@ struct Embedded {
 async fn connect_external(remote: &str) -> Result<Client> {
     let r = Remote::parse(remote).map_err(|e| anyhow!("{e}"))?;
     let mut delay = Duration::from_millis(100);
-    for attempt in 0.. {
+    let mut attempt: u32 = 0;
+    loop {
         match Client::connect(&r).await {
             Ok(c) => return Ok(c),
             Err(e) => {
@@ -147,10 +148,10 @@ async fn connect_external(remote: &str) -> Result<Client> {
                 }
             }
         }
+        attempt = attempt.wrapping_add(1);
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
-    unreachable!()
 }
 
 async fn start_embedded(a: &Args) -> Result<(Embedded, Client)> {
