@@ -222,11 +222,13 @@ fn monitor_output(
         .spawn()
         .expect("spawn");
     let wait_blocks = |n: usize| {
-        // Each printed update ends with a blank-line-separated table block.
+        // Each printed update is a table block that opens with a `row ...`
+        // heading line.  (Counting dash runs instead would count several per
+        // separator line and stop waiting before the last update arrived.)
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let text = std::fs::read_to_string(&out_path).unwrap_or_default();
-            if text.matches("------").count() >= n {
+            if text.lines().filter(|l| l.starts_with("row ")).count() >= n {
                 return;
             }
             assert!(
