@@ -1089,6 +1089,20 @@ impl OpenFlowSwitch for OfBridge {
         Some(t)
     }
 
+    fn commit_bundle(
+        &mut self,
+        conn: ConnCtx,
+        msgs: &[(Message, Vec<u8>)],
+        now_ms: u64,
+        out: &mut Vec<Message>,
+    ) -> bool {
+        let applied = self.switch.commit_bundle(conn, msgs, now_ms, out);
+        // Packets after the COMMIT_REPLY see the whole bundle (as after a
+        // barrier); a failed commit may have restored older tables.
+        self.sync(now_ms);
+        applied
+    }
+
     fn set_waker(&mut self, waker: Waker) {
         self.upcall.set_waker(Some(waker.clone()));
         self.waker = Some(waker);

@@ -49,6 +49,16 @@
 //! the `FLOW_REMOVED` sending are the next layer's; snapshots are the
 //! bridge's (cloning a [`FlowTable`] copies the index; rules are shared
 //! `Arc`s).
+//!
+//! # Journal (double buffering)
+//!
+//! A table can keep a journal of its index edits (every rule inserted or
+//! removed, as the shared `Arc`).  An older copy of the table plus the
+//! journal of the newer one is the newer one: [`FlowTable::catch_up`]
+//! replays the journal onto the older copy.  The switch uses this to keep
+//! two copies of a published table and write to whichever no reader
+//! holds, so a change after a publish costs its own edits twice instead
+//! of a copy of the whole table.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -350,9 +360,20 @@ pub struct FlowTable {
     /// switch's copy count into the same table statistics).
     lookups: Arc<AtomicU64>,
     matches: Arc<AtomicU64>,
+    /// Index edits since the journal was started (see the module
+    /// documentation); `None` when not journaling.
+    journal: Option<Vec<Edit>>,
+}
+
+/// One index edit, as journaled.
+#[derive(Clone, Debug)]
+enum Edit {
+    Insert(Arc<Rule>),
+    Remove(Arc<Rule>),
 }
 
 impl Clone for FlowTable {
+    /// Copies the index (rules are shared); the copy keeps no journal.
     fn clone(&self) -> Self {
         Self {
             cls: self.cls.clone(),
@@ -360,6 +381,7 @@ impl Clone for FlowTable {
             n_timed: self.n_timed,
             lookups: Arc::clone(&self.lookups),
             matches: Arc::clone(&self.matches),
+            journal: None,
         }
     }
 }
@@ -373,7 +395,73 @@ impl FlowTable {
             n_timed: 0,
             lookups: Arc::new(AtomicU64::new(0)),
             matches: Arc::new(AtomicU64::new(0)),
+            journal: None,
         }
+    }
+
+    /// Inserts `rule` into the index (journaled), keeping `n_timed`.
+    fn index_insert(&mut self, rule: Arc<Rule>) -> Option<Arc<Rule>> {
+        if let Some(j) = self.journal.as_mut() {
+            j.push(Edit::Insert(Arc::clone(&rule)));
+        }
+        if rule.data.is_timed() {
+            self.n_timed += 1;
+        }
+        let replaced = self.cls.insert(rule);
+        if replaced.as_ref().is_some_and(|r| r.data.is_timed()) {
+            self.n_timed = self.n_timed.saturating_sub(1);
+        }
+        replaced
+    }
+
+    /// Removes the rule with `r`'s match and priority from the index
+    /// (journaled), keeping `n_timed`.
+    fn index_remove(&mut self, r: &Rule) -> Option<Arc<Rule>> {
+        let gone = self.cls.remove(r.key(), r.mask(), r.priority())?;
+        if gone.data.is_timed() {
+            self.n_timed = self.n_timed.saturating_sub(1);
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.push(Edit::Remove(Arc::clone(&gone)));
+        }
+        Some(gone)
+    }
+
+    /// Starts (or restarts) the journal, empty.
+    pub(crate) fn start_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// Stops journaling and drops the journal.
+    pub(crate) fn stop_journal(&mut self) {
+        self.journal = None;
+    }
+
+    /// Number of journaled edits, `None` when not journaling.
+    pub(crate) fn journal_len(&self) -> Option<usize> {
+        self.journal.as_ref().map(Vec::len)
+    }
+
+    /// Replays `newer`'s journal onto this table, which must be the copy
+    /// `newer` was when its journal started.  Returns false (and changes
+    /// nothing) if `newer` keeps no journal.  This table's own journal
+    /// is stopped.
+    pub(crate) fn catch_up(&mut self, newer: &FlowTable) -> bool {
+        let Some(edits) = newer.journal.as_ref() else {
+            return false;
+        };
+        self.journal = None;
+        for e in edits {
+            match e {
+                Edit::Insert(r) => {
+                    self.index_insert(Arc::clone(r));
+                }
+                Edit::Remove(r) => {
+                    self.index_remove(r);
+                }
+            }
+        }
+        true
     }
 
     /// Number of rules (the table's active count).
@@ -429,16 +517,7 @@ impl FlowTable {
         if let (Some(o), false) = (&old, reset) {
             entry.copy_counters_from(&o.data);
         }
-        if entry.is_timed() {
-            self.n_timed += 1;
-        }
-        let replaced = self
-            .cls
-            .insert(Arc::new(ClsRule::new(key, mask, prio, entry)));
-        if replaced.as_ref().is_some_and(|r| r.data.is_timed()) {
-            self.n_timed = self.n_timed.saturating_sub(1);
-        }
-        Ok(replaced)
+        Ok(self.index_insert(Arc::new(ClsRule::new(key, mask, prio, entry))))
     }
 
     /// The rules `sel` selects.
@@ -486,8 +565,7 @@ impl FlowTable {
             if !reset_counts {
                 e.copy_counters_from(d);
             }
-            self.cls
-                .insert(Arc::new(ClsRule::new(*r.key(), *r.mask(), r.priority(), e)));
+            self.index_insert(Arc::new(ClsRule::new(*r.key(), *r.mask(), r.priority(), e)));
         }
         chosen.len()
     }
@@ -496,9 +574,7 @@ impl FlowTable {
     pub fn delete(&mut self, sel: &Selector) -> Vec<Arc<Rule>> {
         let chosen = self.select(sel);
         for r in &chosen {
-            if self.cls.remove(r.key(), r.mask(), r.priority()).is_some() && r.data.is_timed() {
-                self.n_timed = self.n_timed.saturating_sub(1);
-            }
+            self.index_remove(r);
         }
         chosen
     }
@@ -558,9 +634,7 @@ impl FlowTable {
             })
             .collect();
         for (r, _) in &due {
-            if self.cls.remove(r.key(), r.mask(), r.priority()).is_some() {
-                self.n_timed = self.n_timed.saturating_sub(1);
-            }
+            self.index_remove(r);
         }
         due
     }

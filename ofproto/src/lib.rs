@@ -25,6 +25,7 @@
 
 pub mod bridge;
 pub mod buffers;
+pub mod bundle;
 pub mod channel;
 pub mod classifier;
 pub mod flow_table;

@@ -77,6 +77,31 @@ pub trait OpenFlowSwitch: Send {
     fn set_fail_open(&mut self, on: bool) {
         let _ = on;
     }
+
+    /// Applies a committed bundle's requests (`FLOW_MOD`, `GROUP_MOD`,
+    /// `PORT_MOD`, each decoded with its encoding) atomically and in order:
+    /// either every one takes effect, and the asynchronous messages they
+    /// caused go to `out`, or none does, the first failure's error reply
+    /// goes to `out` and the result is false.  Default: bundles are not
+    /// supported (`OFPBFC_MSG_UNSUP` for the first request).
+    fn commit_bundle(
+        &mut self,
+        conn: ConnCtx,
+        msgs: &[(Message, Vec<u8>)],
+        now_ms: u64,
+        out: &mut Vec<Message>,
+    ) -> bool {
+        let _ = (conn, now_ms);
+        if let Some((m, raw)) = msgs.first() {
+            out.push(crate::bundle::bundle_error(
+                m.xid,
+                crate::bundle::failed::MSG_UNSUP,
+                raw,
+            ));
+            return false;
+        }
+        true
+    }
 }
 
 /// Whether a message body is asynchronous (switch-initiated, for the
@@ -110,5 +135,15 @@ impl OpenFlowSwitch for Switch {
 
     fn next_wake_ms(&self) -> Option<u64> {
         self.next_expiry()
+    }
+
+    fn commit_bundle(
+        &mut self,
+        conn: ConnCtx,
+        msgs: &[(Message, Vec<u8>)],
+        now_ms: u64,
+        out: &mut Vec<Message>,
+    ) -> bool {
+        Switch::commit_bundle(self, conn, msgs, now_ms, out)
     }
 }

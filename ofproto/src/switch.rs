@@ -425,10 +425,11 @@ impl Meter {
 #[derive(Debug)]
 pub struct Switch {
     settings: SwitchSettings,
-    /// Shared with published snapshots: a table is copied on its first
-    /// change after a publish ([`Arc::make_mut`]), unchanged tables stay
-    /// shared.
+    /// Shared with published snapshots; see [`Switch::table_mut`].
     tables: Vec<Arc<FlowTable>>,
+    /// Per table, the copy a publish before the last one shared (double
+    /// buffering; see [`Switch::table_mut`]).
+    spares: Vec<Option<Arc<FlowTable>>>,
     /// Bumped by every change of tables, groups, meters or ports.
     generation: u64,
     n_buffers: u32,
@@ -441,6 +442,9 @@ pub struct Switch {
     /// drains this list and executes the actions).
     pub out_packets: Vec<PacketOutput>,
 }
+
+/// A journal this short is always worth keeping (see [`Switch::table_mut`]).
+const JOURNAL_MIN: usize = 1024;
 
 fn is_slave_err() -> OfpError {
     OfpError::bad_request(bad_request::IS_SLAVE, "connection is a slave")
@@ -497,6 +501,7 @@ impl Switch {
             tables: (0..n)
                 .map(|_| Arc::new(FlowTable::new(settings.max_flows_per_table)))
                 .collect(),
+            spares: vec![None; n],
             generation: 0,
             n_buffers: 0,
             table_config: vec![0; n],
@@ -540,10 +545,44 @@ impl Switch {
         self.n_buffers = n;
     }
 
-    /// Table `id` for changing (copied first if a snapshot shares it).
+    /// Table `id` for changing.
+    ///
+    /// Tables are shared with published snapshots (`Arc`).  A table no
+    /// snapshot holds is changed in place.  A published one is double
+    /// buffered: the switch keeps the copy it wrote before the previous
+    /// publish (the spare) and, once no reader holds that copy any more,
+    /// brings it up to date by replaying the published copy's journal and
+    /// writes to it, keeping the published copy as the next spare.  A
+    /// change after a publish therefore costs its own edits (twice), not
+    /// a copy of the table, which keeps `ovs-ofctl add-flows` (a barrier
+    /// after every flow-mod) linear.  The table is copied only when the
+    /// spare is still held (a translation in flight) or the journal grew
+    /// longer than the table (replaying would cost more than copying).
     fn table_mut(&mut self, id: usize) -> Option<&mut FlowTable> {
         self.generation += 1;
-        self.tables.get_mut(id).map(Arc::make_mut)
+        let live = self.tables.get_mut(id)?;
+        let spare = self.spares.get_mut(id)?;
+        if Arc::get_mut(live).is_none() {
+            let mut next = None;
+            if let Some(mut s) = spare.take() {
+                if Arc::get_mut(&mut s).is_some_and(|t| t.catch_up(live)) {
+                    next = Some(s);
+                }
+            }
+            let mut next = next.unwrap_or_else(|| Arc::new(FlowTable::clone(live)));
+            if let Some(t) = Arc::get_mut(&mut next) {
+                t.start_journal();
+            }
+            *spare = Some(std::mem::replace(live, next));
+        }
+        let t = Arc::get_mut(live)?;
+        if t.journal_len()
+            .is_some_and(|n| n > t.len().max(JOURNAL_MIN))
+        {
+            t.stop_journal();
+            *spare = None;
+        }
+        Some(t)
     }
 
     /// The groups by id.
@@ -1075,6 +1114,51 @@ impl Switch {
     /// The earliest time any rule may expire (to schedule [`Switch::expire`]).
     pub fn next_expiry(&self) -> Option<u64> {
         self.tables.iter().filter_map(|t| t.next_expiry()).min()
+    }
+
+    /// Applies bundled requests atomically (see
+    /// [`crate::service::OpenFlowSwitch::commit_bundle`]).  The state a
+    /// failed message could have touched (tables, groups, ports, queued
+    /// packet-outs) is saved first and put back on failure; saving the
+    /// tables is a pointer copy per table.
+    pub fn commit_bundle(
+        &mut self,
+        conn: ConnCtx,
+        msgs: &[(Message, Vec<u8>)],
+        now_ms: u64,
+        out: &mut Vec<Message>,
+    ) -> bool {
+        let tables = self.tables.clone();
+        let groups = self.groups.clone();
+        let ports = self.ports.clone();
+        let n_out_packets = self.out_packets.len();
+        let mut produced = Vec::new();
+        for (m, raw) in msgs {
+            let before = produced.len();
+            self.handle_message(conn, m, raw, now_ms, &mut produced);
+            let failed = produced
+                .get(before..)
+                .unwrap_or_default()
+                .iter()
+                .any(|r| r.xid == m.xid && matches!(r.body, Body::Error(_)));
+            if failed {
+                self.tables = tables;
+                // The spares may be ahead of the restored tables: drop them.
+                self.spares.iter_mut().for_each(|s| *s = None);
+                self.groups = groups;
+                self.ports = ports;
+                self.out_packets.truncate(n_out_packets);
+                self.generation += 1;
+                out.extend(
+                    produced
+                        .drain(before..)
+                        .filter(|r| r.xid == m.xid && matches!(r.body, Body::Error(_))),
+                );
+                return false;
+            }
+        }
+        out.append(&mut produced);
+        true
     }
 
     // -----------------------------------------------------------------

@@ -174,3 +174,103 @@ async fn ovs_ofctl_show_add_dump_and_monitor() {
     ch.shutdown().await;
     assert!(!sock.exists());
 }
+
+/// Runs `ovs-ofctl -O OpenFlow13 ARGS...` against `sock` (bounded in time)
+/// and returns (success, stdout + stderr).
+async fn ofctl_status(sock: &Path, args: &[&str]) -> (bool, String) {
+    let target = format!("unix:{}", sock.display());
+    let mut all = vec!["-O", "OpenFlow13"];
+    all.extend_from_slice(args);
+    let all: Vec<String> = all
+        .iter()
+        .map(|a| {
+            if *a == "SOCK" {
+                target.clone()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new("ovs-ofctl")
+            .args(&all)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("ovs-ofctl {all:?} hung"))
+    .expect("run ovs-ofctl");
+    let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// `ovs-ofctl --bundle` (the ONF bundle extension over 1.3): a good
+/// bundle is applied whole, a bundle with one bad request is applied not
+/// at all and the tool reports the request's error.
+#[tokio::test]
+async fn ovs_ofctl_bundles_are_atomic() {
+    if !have_ovs_ofctl() {
+        return;
+    }
+    let dir = TempDir::new("ofctl-bundle");
+    let sock = dir.path("br0.mgmt");
+    let sw = Arc::new(Mutex::new(Double::new()));
+    let ch = spawn(
+        &sw,
+        ChannelConfig {
+            bridge: "br0".into(),
+            mgmt_path: Some(sock.clone()),
+            ..ChannelConfig::default()
+        },
+    );
+    let flows = dir.path("flows.txt");
+    let mut text: String = (1..=300)
+        .map(|i| format!("priority=100,udp,tp_dst={i},actions=output:2\n"))
+        .collect();
+    text.push_str("delete udp,tp_dst=300\n");
+    std::fs::write(&flows, &text).unwrap();
+    let (ok, out) = ofctl_status(
+        &sock,
+        &["--bundle", "add-flows", "SOCK", flows.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(sw.lock().unwrap().sw.tables()[0].len(), 299);
+
+    // One flow to a table that does not exist: nothing of the bundle
+    // (which also deletes every earlier flow) may stay.
+    let bad = dir.path("bad.txt");
+    std::fs::write(
+        &bad,
+        "delete\npriority=5,in_port=1,actions=output:2\ntable=254,priority=5,actions=goto_table:1\n",
+    )
+    .unwrap();
+    let (ok, out) = ofctl_status(
+        &sock,
+        &["--bundle", "add-flows", "SOCK", bad.to_str().unwrap()],
+    )
+    .await;
+    assert!(!ok, "the bad bundle was accepted: {out}");
+    assert!(out.contains("OFPBIC_BAD_TABLE_ID"), "{out}");
+    assert_eq!(sw.lock().unwrap().sw.tables()[0].len(), 299);
+    let dump = ofctl(&sock, "dump-flows", &[]).await;
+    assert!(!dump.contains("priority=5"), "{dump}");
+
+    // replace-flows --bundle: the table becomes exactly the file's.
+    let repl = dir.path("repl.txt");
+    std::fs::write(&repl, "priority=7,in_port=2,actions=output:1\n").unwrap();
+    let (ok, out) = ofctl_status(
+        &sock,
+        &["--bundle", "replace-flows", "SOCK", repl.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let dump = ofctl(&sock, "dump-flows", &[]).await;
+    let lines: Vec<&str> = dump.lines().filter(|l| l.contains("priority=")).collect();
+    assert_eq!(lines.len(), 1, "{dump}");
+    assert!(lines[0].contains("priority=7,in_port="), "{dump}");
+
+    ch.shutdown().await;
+}

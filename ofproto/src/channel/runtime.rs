@@ -109,6 +109,8 @@ struct ConnEntry {
     rate_limited: u64,
     rx_msgs: u64,
     abort: Option<AbortHandle>,
+    /// Open bundles (they die with the connection).
+    bundles: crate::bundle::Bundles,
 }
 
 /// The management listener.
@@ -633,6 +635,7 @@ impl<S: OpenFlowSwitch + 'static> Shared<S> {
                 rate_limited: 0,
                 rx_msgs: 0,
                 abort: None,
+                bundles: crate::bundle::Bundles::default(),
             },
         );
         (id, q)
@@ -914,6 +917,30 @@ impl<S: OpenFlowSwitch + 'static> Shared<S> {
             Body::SetAsync(a) => {
                 if let Some(c) = lock(&self.st).conns.get_mut(&id) {
                     c.async_cfg = a.clone();
+                }
+            }
+            Body::Experimenter { .. } if crate::bundle::is_bundle_message(&msg.body) => {
+                let step = match lock(&self.st).conns.get_mut(&id) {
+                    Some(c) => c.bundles.handle(&msg, &frame.raw, is_slave),
+                    None => return Next::Close("connection removed".into()),
+                };
+                match step {
+                    crate::bundle::Step::Reply(v) => v.into_iter().for_each(&reply),
+                    crate::bundle::Step::Commit(c) => {
+                        let now = now_ms();
+                        let mut out = Vec::new();
+                        let mut sw = lock(&self.switch);
+                        let applied = match &c.msgs {
+                            Ok(msgs) => sw.commit_bundle(ConnCtx { is_slave }, msgs, now, &mut out),
+                            Err(e) => {
+                                out.push(e.clone());
+                                false
+                            }
+                        };
+                        out.push(crate::bundle::commit_outcome(&c, applied));
+                        lock(&self.st).route(Some(id), out, now);
+                        to_switch = true;
+                    }
                 }
             }
             _ => {

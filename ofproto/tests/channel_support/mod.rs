@@ -269,6 +269,16 @@ impl OpenFlowSwitch for Double {
     fn set_fail_open(&mut self, on: bool) {
         self.fail_open_calls.push((ofproto::channel::now_ms(), on));
     }
+
+    fn commit_bundle(
+        &mut self,
+        conn: ConnCtx,
+        msgs: &[(Message, Vec<u8>)],
+        now_ms: u64,
+        out: &mut Vec<Message>,
+    ) -> bool {
+        self.sw.commit_bundle(conn, msgs, now_ms, out)
+    }
 }
 
 /// Injects asynchronous messages into the double and waits (bounded)

@@ -13,9 +13,11 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use ofproto::flow_table::FlowTable;
 use ofproto::service::OpenFlowSwitch;
-use ofproto::switch::{ConnCtx, Switch};
+use ofproto::switch::{ConnCtx, Group, Meter, Switch};
 use ofproto::wire::message::{
     FlowMod, GroupMod, MeterMod, flow_mod_command, group_mod_command, meter_mod_command,
 };
@@ -33,11 +35,35 @@ pub fn flow_file(dbdir: &Path, bridge: &str) -> PathBuf {
     dbdir.join(format!("{bridge}.flows"))
 }
 
+/// What a snapshot is made of, taken under the bridge lock: meters and
+/// groups copied, tables shared (`Arc`s, so taking them is cheap and the
+/// encoding can run after the lock is released).
+#[derive(Debug)]
+pub struct Captured {
+    meters: Vec<(u32, Meter)>,
+    groups: Vec<(u32, Group)>,
+    tables: Vec<Arc<FlowTable>>,
+}
+
+/// Takes what [`encode`] needs from `sw`.
+pub fn capture(sw: &Switch) -> Captured {
+    Captured {
+        meters: sw.meters().iter().map(|(k, v)| (*k, v.clone())).collect(),
+        groups: sw.groups().iter().map(|(k, v)| (*k, v.clone())).collect(),
+        tables: sw.tables().to_vec(),
+    }
+}
+
 /// Encodes the switch's meters, groups and flows as add requests.
 pub fn snapshot(sw: &Switch) -> Vec<u8> {
+    encode(&capture(sw))
+}
+
+/// Encodes captured meters, groups and flows as add requests.
+pub fn encode(c: &Captured) -> Vec<u8> {
     let mut out = bytes::BytesMut::new();
     out.extend_from_slice(MAGIC);
-    for (id, m) in sw.meters() {
+    for (id, m) in &c.meters {
         Message::new(
             0,
             Body::MeterMod(MeterMod {
@@ -49,7 +75,7 @@ pub fn snapshot(sw: &Switch) -> Vec<u8> {
         )
         .encode(&mut out);
     }
-    for (id, g) in sw.groups() {
+    for (id, g) in &c.groups {
         Message::new(
             0,
             Body::GroupMod(GroupMod {
@@ -61,7 +87,7 @@ pub fn snapshot(sw: &Switch) -> Vec<u8> {
         )
         .encode(&mut out);
     }
-    for (t, table) in sw.tables().iter().enumerate() {
+    for (t, table) in c.tables.iter().enumerate() {
         let Ok(table_id) = u8::try_from(t) else {
             break;
         };

@@ -92,7 +92,10 @@ struct RunBridge {
     /// Interfaces that failed: name -> (config, error).
     failed: BTreeMap<String, (model::Iface, String)>,
     dpid: u64,
+    /// The flow file as last written (or restored), and the switch
+    /// generation it was taken at.
     saved: Vec<u8>,
+    saved_gen: u64,
 }
 
 /// The daemon's switching state.
@@ -517,10 +520,10 @@ impl Switchd {
         {
             flow_mod(&mut br, DEFAULT_FLOW, FlowCommand::Add, now);
         }
-        let saved = if restored {
-            persist::snapshot(br.switch())
+        let (saved, saved_gen) = if restored {
+            (persist::snapshot(br.switch()), br.switch().generation())
         } else {
-            Vec::new()
+            (Vec::new(), u64::MAX)
         };
         let br = Arc::new(Mutex::new(br));
         let chan = match ChannelHandle::spawn(br.clone(), channel_config(&self.settings, want)) {
@@ -539,6 +542,7 @@ impl Switchd {
             failed: BTreeMap::new(),
             dpid,
             saved,
+            saved_gen,
         })
     }
 
@@ -860,14 +864,30 @@ fn patch_peer_ready(cfg: &Config, name: &str, kind: &IfaceKind) -> bool {
     })
 }
 
+/// Writes the bridge's flow file if its OpenFlow state changed.  Only
+/// the capture (a pointer copy per table) runs under the bridge lock; the
+/// encoding, comparison and write run outside it.
 fn save_flows(settings: &Settings, rb: &mut RunBridge) {
-    let snap = persist::snapshot(lock(&rb.br).switch());
+    let (generation, cap) = {
+        let br = lock(&rb.br);
+        let generation = br.switch().generation();
+        if generation == rb.saved_gen {
+            return;
+        }
+        (generation, persist::capture(br.switch()))
+    };
+    let snap = persist::encode(&cap);
+    drop(cap);
     if snap == rb.saved {
+        rb.saved_gen = generation;
         return;
     }
     let file = persist::flow_file(&settings.dbdir, &rb.cfg.name);
     match persist::store(&file, &snap) {
-        Ok(()) => rb.saved = snap,
+        Ok(()) => {
+            rb.saved = snap;
+            rb.saved_gen = generation;
+        }
         Err(e) => tracing::warn!("{}: {e}", file.display()),
     }
 }
