@@ -7,36 +7,39 @@
 //! implements [`OpenFlowSwitch`], so the controller channels drive it
 //! exactly like the in-memory switch.
 //!
-//! # Publishing: lazy, with tables shared copy-on-write
+//! # Publishing: lazy, with double-buffered tables
 //!
 //! The datapath never reads the switch directly: translation runs on an
 //! immutable [`Snapshot`] behind an `Arc`, swapped in by a publish.  Two
-//! choices keep a burst of 100,000 flow-mods linear:
+//! choices keep loading 100,000 flows linear, whether they come as one
+//! burst and a barrier or (as from `ovs-ofctl add-flows`) each with its
+//! own barrier:
 //!
 //! * **Lazy publishing.**  A request that changes state only marks the
 //!   bridge dirty (it compares [`Switch::generation`]).  The snapshot is
 //!   published when it must be: before a `BARRIER_REPLY` (the contract:
-//!   every earlier request is visible to packets after the reply), before
-//!   a packet-out that resubmits to the tables, when the daemon changes
-//!   ports or fail-open, and in [`OpenFlowSwitch::run`] at most every
-//!   [`BridgeOptions::publish_interval_ms`], stretched by 10 ms per 1,000
-//!   rules (so changes reach the datapath soon without a barrier, but a
-//!   burst does not publish per message or per batch, and the table
-//!   copies below stay a bounded fraction of the editing time however
-//!   big the tables are).
-//! * **Copy-on-write tables.**  The switch keeps its tables as
-//!   `Arc<FlowTable>` and changes them through `Arc::make_mut`: a publish
-//!   is a pointer copy per table, and the first change of a table after a
-//!   publish copies that table once (rules themselves are shared `Arc`s,
-//!   so that copy is the index, not the rules).  Unchanged tables stay
-//!   shared forever.
+//!   every earlier request is visible to packets after the reply), after
+//!   a bundle commit, before a packet-out that resubmits to the tables,
+//!   when the daemon changes ports or fail-open, and in
+//!   [`OpenFlowSwitch::run`] at most every
+//!   [`BridgeOptions::publish_interval_ms`] (stretched by 10 ms per 1,000
+//!   rules), so changes reach the datapath soon without a barrier but a
+//!   burst does not publish per message.
+//! * **Double-buffered tables.**  A publish shares the switch's tables
+//!   (`Arc<FlowTable>`, a pointer copy per table).  The next change to a
+//!   published table does not copy it: the switch keeps the copy it wrote
+//!   before the previous publish, replays onto it the edits made since
+//!   (the published copy's journal of inserted and removed rules) once no
+//!   translation holds it any more, and writes there (see
+//!   `Switch::table_mut`).  A flow-mod plus barrier therefore costs the
+//!   flow-mod's own edits twice, the snapshot (a pointer per table, the
+//!   ports) and the revalidation of existing megaflows, whatever the
+//!   table size.  The price is a second index per changed table (the
+//!   rules themselves are shared).
 //!
-//! So a burst of n flow-mods followed by a barrier costs O(n) for the
-//! edits plus one table copy per publish interval, instead of one copy
-//! per message (100,002 flow-mods: about a second, see the "Flow-table
-//! scale" section of `docs/performance.md`).  A structurally shared (persistent) classifier would
-//! remove the remaining copy; it was not needed for the figures in
-//! `docs/performance.md`.
+//! Figures: "Flow-table scale" in `docs/performance.md` (100,002 rules
+//! through `ovs-ofctl add-flows`, a barrier after each: 7.1 s; OVS 12.1 s
+//! on the same machine).
 //!
 //! # Revalidation
 //!
@@ -151,6 +154,10 @@ use meters::MeterTable;
 /// interval.
 const MAC_REVALIDATE_FREE: usize = 1000;
 
+/// Rule changes a targeted revalidation takes; more make a full pass
+/// (each pending change is checked against every megaflow).
+const MAX_PENDING_CHANGES: usize = 1024;
+
 /// Highest OpenFlow port number handed out (Open vSwitch's limit for
 /// `ofport_request`).
 pub const MAX_OFPORT: u32 = 0xfeff;
@@ -190,6 +197,9 @@ pub struct BridgeOptions {
     /// Period of the statistics pass (megaflow counters to rules) in
     /// `run` (ms).
     pub stats_interval_ms: u64,
+    /// A megaflow that carried no packet for this long is deleted (ms;
+    /// 0: never).  Default 10,000, Open vSwitch's `max-idle`.
+    pub max_idle_ms: u64,
     /// The datapath's clock (PMD threads: megaflow "used", meters, MAC
     /// learning).  Must agree with the `now_ms` the caller passes.
     pub clock: Arc<dyn Clock>,
@@ -213,6 +223,7 @@ impl Default for BridgeOptions {
             buffer_timeout_ms: 5_000,
             publish_interval_ms: 100,
             stats_interval_ms: 500,
+            max_idle_ms: 10_000,
             clock: Arc::new(MonotonicClock),
         }
     }
@@ -267,7 +278,13 @@ struct FlowState {
     groups: Vec<(u32, usize)>,
     /// Tables looked up, and whether the lookup matched.
     tables: Vec<(u8, bool)>,
+    /// How many of `tables` saw the packet's own key
+    /// ([`XlateResult::input_key_tables`]).
+    input_key_tables: usize,
     normal: bool,
+    /// When the bridge first saw the megaflow (ms): its age when it never
+    /// carried a packet.
+    seen_ms: u64,
 }
 
 /// The switch core wired to a datapath (see the module documentation).
@@ -284,6 +301,9 @@ pub struct OfBridge {
     /// Bridge-side changes (ports, fail-open) not yet published.
     dirty: bool,
     needs_revalidate: bool,
+    /// Rule changes published but not yet revalidated (only rules
+    /// changed; `needs_revalidate` asks for a full pass instead).
+    pending_changes: Vec<(u8, Arc<Rule>)>,
     last_publish_ms: u64,
     last_stats_ms: u64,
     last_run_ms: u64,
@@ -326,6 +346,29 @@ fn features_of_speed(kbps: u32) -> u32 {
 
 /// Credits group buckets; each group counts the packets once, however
 /// many of its buckets they went through.
+/// Whether a change of `rules` (with their table ids) can alter the
+/// translation of megaflow `f`, whose last translation `st` describes.
+fn megaflow_affected(
+    st: &FlowState,
+    f: &Megaflow,
+    rules: &[(u8, Arc<Rule>)],
+    snap: &Snapshot,
+) -> bool {
+    // The key in OpenFlow port numbers, as the tables saw it.
+    let mut key = f.key;
+    key.set_in_port(crate::xlate::PipelineView::dp_to_of(snap, f.key.in_port()));
+    rules.iter().any(|(tid, rule)| {
+        crate::xlate::rule_change_matters(
+            st.tables.iter().map(|&(t, _)| t),
+            st.input_key_tables,
+            &key,
+            &f.mask,
+            *tid,
+            rule,
+        )
+    })
+}
+
 fn credit_groups(sw: &mut Switch, hits: &[(u32, usize)], packets: u64, bytes: u64) {
     for (i, &(g, b)) in hits.iter().enumerate() {
         let first = !hits[..i].iter().any(|&(h, _)| h == g);
@@ -373,6 +416,7 @@ impl OfBridge {
             snapshot,
             dirty: false,
             needs_revalidate: false,
+            pending_changes: Vec::new(),
             last_publish_ms: now,
             last_stats_ms: now,
             last_run_ms: now,
@@ -657,12 +701,28 @@ impl OfBridge {
 
     /// Publishes the current state to the datapath's slow path.
     fn publish(&mut self, now_ms: u64) {
+        let changes = self.switch.take_rule_changes();
         let snap = Arc::new(self.build_snapshot(self.snapshot.version + 1));
+        let old = &self.snapshot;
+        let only_rules = Arc::ptr_eq(&snap.groups, &old.groups)
+            && snap.ports == old.ports
+            && snap.dp_to_of == old.dp_to_of
+            && snap.meters == old.meters
+            && snap.fail_open == old.fail_open;
+        match changes {
+            Some(c)
+                if only_rules
+                    && !self.needs_revalidate
+                    && self.pending_changes.len() + c.len() <= MAX_PENDING_CHANGES =>
+            {
+                self.pending_changes.extend(c);
+            }
+            _ => self.needs_revalidate = true,
+        }
         self.snapshot = snap.clone();
         self.upcall.publish(snap);
         self.published_gen = self.switch.generation();
         self.dirty = false;
-        self.needs_revalidate = true;
         self.last_publish_ms = now_ms;
     }
 
@@ -678,6 +738,8 @@ impl OfBridge {
         }
         if self.needs_revalidate {
             self.revalidate(now_ms);
+        } else if !self.pending_changes.is_empty() {
+            self.revalidate_changes(now_ms);
         }
     }
 
@@ -708,8 +770,18 @@ impl OfBridge {
         true
     }
 
-    fn remember(&mut self, f: &Megaflow, r: &XlateResult, credited: Option<(u64, u64)>) {
-        let e = self.flows.entry(f.ufid).or_default();
+    fn remember(
+        &mut self,
+        f: &Megaflow,
+        r: &XlateResult,
+        credited: Option<(u64, u64)>,
+        now_ms: u64,
+    ) {
+        let e = self.flows.entry(f.ufid).or_insert_with(|| FlowState {
+            seen_ms: now_ms,
+            ..FlowState::default()
+        });
+        e.input_key_tables = r.input_key_tables;
         if let Some((p, b)) = credited {
             e.packets = p;
             e.bytes = b;
@@ -739,46 +811,76 @@ impl OfBridge {
     /// the module documentation).
     fn revalidate(&mut self, now_ms: u64) {
         self.needs_revalidate = false;
+        self.pending_changes.clear();
         self.dpif.begin_revalidation();
         let flows = self.dpif.flow_dump();
         let mut live = HashMap::with_capacity(flows.len());
         for f in &flows {
-            // Credit under the old attribution first.
-            let known = self.flows.contains_key(&f.ufid);
-            if known {
-                self.credit_delta(f, now_ms);
+            if self.revalidate_one(f, now_ms) {
+                live.insert(f.ufid, ());
             }
-            let Some(r) = self.translate_flow(&f.orig_key, false, now_ms) else {
-                continue;
-            };
-            if r.truncated || !r.wc.is_subset_of(&f.mask) {
-                if let Some(gone) = self.dpif.flow_del(&f.key, &f.mask) {
-                    if known {
-                        self.credit_delta(&gone, now_ms);
-                    } else {
-                        self.remember(&gone, &r, Some((0, 0)));
-                        self.credit_delta(&gone, now_ms);
-                    }
-                }
-                self.flows.remove(&f.ufid);
-                continue;
-            }
-            if !known {
-                // Installed since the last pass: every packet is still to
-                // be credited, under this translation.
-                self.remember(f, &r, Some((0, 0)));
-                self.credit_delta(f, now_ms);
-            } else {
-                self.remember(f, &r, None);
-            }
-            if *r.actions != *f.actions {
-                self.dpif.flow_modify(f, r.actions.clone());
-            }
-            live.insert(f.ufid, ());
         }
         self.flows.retain(|k, _| live.contains_key(k));
         self.last_mac_gen = self.upcall.with_ctx(|c| c.mac.generation()).unwrap_or(0);
         self.last_stats_ms = now_ms;
+        self.last_revalidate_ms = now_ms;
+    }
+
+    /// Re-translates megaflow `f` and keeps, fixes or deletes it; returns
+    /// whether it is still installed.
+    fn revalidate_one(&mut self, f: &Megaflow, now_ms: u64) -> bool {
+        // Credit under the old attribution first.
+        let known = self.flows.contains_key(&f.ufid);
+        if known {
+            self.credit_delta(f, now_ms);
+        }
+        let Some(r) = self.translate_flow(&f.orig_key, false, now_ms) else {
+            return true;
+        };
+        if r.truncated || !r.wc.is_subset_of(&f.mask) {
+            if let Some(gone) = self.dpif.flow_del(&f.key, &f.mask) {
+                if !known {
+                    self.remember(&gone, &r, Some((0, 0)), now_ms);
+                }
+                self.credit_delta(&gone, now_ms);
+            }
+            self.flows.remove(&f.ufid);
+            return false;
+        }
+        if known {
+            self.remember(f, &r, None, now_ms);
+        } else {
+            // Installed since the last pass: every packet is still to be
+            // credited, under this translation.
+            self.remember(f, &r, Some((0, 0)), now_ms);
+            self.credit_delta(f, now_ms);
+        }
+        if *r.actions != *f.actions {
+            self.dpif.flow_modify(f, r.actions.clone());
+        }
+        true
+    }
+
+    /// Revalidates only the megaflows the pending rule changes can touch
+    /// (when nothing but rules changed since the last pass): a megaflow
+    /// whose translation looked up a changed table with the packet's own
+    /// key is affected only if the changed rule's match overlaps the
+    /// megaflow's; after a key rewrite, any change to a later table counts.
+    /// Megaflows installed since the last pass are revalidated too.
+    fn revalidate_changes(&mut self, now_ms: u64) {
+        let changes = std::mem::take(&mut self.pending_changes);
+        self.dpif.begin_revalidation();
+        let flows = self.dpif.flow_dump();
+        let snap = self.snapshot.clone();
+        for f in &flows {
+            let affected = self
+                .flows
+                .get(&f.ufid)
+                .is_none_or(|st| megaflow_affected(st, f, &changes, &snap));
+            if affected {
+                self.revalidate_one(f, now_ms);
+            }
+        }
         self.last_revalidate_ms = now_ms;
     }
 
@@ -794,12 +896,23 @@ impl OfBridge {
                 let Some(r) = self.translate_flow(&f.orig_key, false, now_ms) else {
                     continue;
                 };
-                self.remember(f, &r, Some((0, 0)));
+                self.remember(f, &r, Some((0, 0)), now_ms);
             }
             let moved = self.credit_delta(f, now_ms);
             if moved && self.flows.get(&f.ufid).is_some_and(|s| s.normal) {
                 // Keep the learning table fresh for active flows.
                 let _ = self.translate_flow(&f.orig_key, true, now_ms);
+            }
+            // Idle megaflows go (as Open vSwitch's `max-idle`): they cost
+            // memory, cache probes and revalidation.
+            let seen = self.flows.get(&f.ufid).map_or(now_ms, |s| s.seen_ms);
+            let last = f.stats().used_ms.max(seen);
+            if self.opts.max_idle_ms > 0 && now_ms.saturating_sub(last) >= self.opts.max_idle_ms {
+                if let Some(gone) = self.dpif.flow_del(&f.key, &f.mask) {
+                    self.credit_delta(&gone, now_ms);
+                }
+                self.flows.remove(&f.ufid);
+                live.remove(&f.ufid);
             }
         }
         self.flows.retain(|k, _| live.contains_key(k));
@@ -1069,6 +1182,8 @@ impl OpenFlowSwitch for OfBridge {
                 || now_ms.saturating_sub(self.last_revalidate_ms) >= self.opts.publish_interval_ms);
         if self.needs_revalidate || mac_due {
             self.revalidate(now_ms);
+        } else if !self.pending_changes.is_empty() {
+            self.revalidate_changes(now_ms);
         }
         self.buffers.expire(now_ms);
         self.packet_in_messages(now_ms, out);

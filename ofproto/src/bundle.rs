@@ -255,7 +255,7 @@ pub struct Commit {
     pub reply: Message,
     /// The bundled messages, decoded, each with its encoding, in order;
     /// or the first that failed to decode, as its error reply.
-    pub msgs: Result<Vec<(Message, Vec<u8>)>, Message>,
+    pub msgs: Result<Vec<(Message, Vec<u8>)>, Box<Message>>,
 }
 
 /// What a bundle message asks of the caller.
@@ -264,7 +264,7 @@ pub enum Step {
     /// Send these (a control reply or an error; nothing for a good add).
     Reply(Vec<Message>),
     /// Apply this bundle, then send its reply or the failure.
-    Commit(Commit),
+    Commit(Box<Commit>),
 }
 
 /// One connection's bundles.
@@ -369,15 +369,15 @@ impl Bundles {
                     .into_iter()
                     .map(|m| match Message::decode(&m) {
                         Ok(d) => Ok((d, m)),
-                        Err(e) => Err(Message::error_reply(&e, &m)),
+                        Err(e) => Err(Box::new(Message::error_reply(&e, &m))),
                     })
                     .collect();
-                Step::Commit(Commit {
+                Step::Commit(Box::new(Commit {
                     xid: msg.xid,
                     raw: raw.to_vec(),
                     reply: reply(ctrl_type::COMMIT_REPLY),
                     msgs,
-                })
+                }))
             }
             _ => err(failed::BAD_TYPE),
         }

@@ -75,10 +75,10 @@
 //! Rules are stored as `Arc<ClsRule<T>>`, so [`Clone`] copies pointers, not
 //! rules: a table can be cloned into an immutable snapshot for translation
 //! threads while the next version is edited.  The clone is `O(rules)`
-//! pointer copies, which is fine for occasional publishing; a persistent
-//! (structurally shared) map would make it `O(1)` and is left for the
-//! versioning work.  Payloads that need to change in place in a published
-//! snapshot (rule counters) should use interior atomics.
+//! pointer copies; the switch avoids paying it per publish by keeping two
+//! copies and replaying edits (`FlowTable`'s journal, `Switch::table_mut`).
+//! Payloads that need to change in place in a published snapshot (rule
+//! counters) use interior atomics.
 //!
 //! # Not built (yet)
 //!

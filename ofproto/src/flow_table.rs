@@ -363,6 +363,9 @@ pub struct FlowTable {
     /// Index edits since the journal was started (see the module
     /// documentation); `None` when not journaling.
     journal: Option<Vec<Edit>>,
+    /// Rules inserted or removed since the owner last took them
+    /// ([`FlowTable::take_changed`]), replays excepted.
+    changed: Vec<Arc<Rule>>,
 }
 
 /// One index edit, as journaled.
@@ -382,6 +385,7 @@ impl Clone for FlowTable {
             lookups: Arc::clone(&self.lookups),
             matches: Arc::clone(&self.matches),
             journal: None,
+            changed: Vec::new(),
         }
     }
 }
@@ -396,13 +400,18 @@ impl FlowTable {
             lookups: Arc::new(AtomicU64::new(0)),
             matches: Arc::new(AtomicU64::new(0)),
             journal: None,
+            changed: Vec::new(),
         }
     }
 
-    /// Inserts `rule` into the index (journaled), keeping `n_timed`.
-    fn index_insert(&mut self, rule: Arc<Rule>) -> Option<Arc<Rule>> {
+    /// Inserts `rule` into the index (journaled, and noted as changed
+    /// unless replaying), keeping `n_timed`.
+    fn index_insert(&mut self, rule: Arc<Rule>, replay: bool) -> Option<Arc<Rule>> {
         if let Some(j) = self.journal.as_mut() {
             j.push(Edit::Insert(Arc::clone(&rule)));
+        }
+        if !replay {
+            self.changed.push(Arc::clone(&rule));
         }
         if rule.data.is_timed() {
             self.n_timed += 1;
@@ -416,8 +425,11 @@ impl FlowTable {
 
     /// Removes the rule with `r`'s match and priority from the index
     /// (journaled), keeping `n_timed`.
-    fn index_remove(&mut self, r: &Rule) -> Option<Arc<Rule>> {
+    fn index_remove(&mut self, r: &Rule, replay: bool) -> Option<Arc<Rule>> {
         let gone = self.cls.remove(r.key(), r.mask(), r.priority())?;
+        if !replay {
+            self.changed.push(Arc::clone(&gone));
+        }
         if gone.data.is_timed() {
             self.n_timed = self.n_timed.saturating_sub(1);
         }
@@ -425,6 +437,12 @@ impl FlowTable {
             j.push(Edit::Remove(Arc::clone(&gone)));
         }
         Some(gone)
+    }
+
+    /// The rules inserted or removed (a replaced rule counts once, as its
+    /// replacement) since the last call.
+    pub(crate) fn take_changed(&mut self) -> Vec<Arc<Rule>> {
+        std::mem::take(&mut self.changed)
     }
 
     /// Starts (or restarts) the journal, empty.
@@ -454,10 +472,10 @@ impl FlowTable {
         for e in edits {
             match e {
                 Edit::Insert(r) => {
-                    self.index_insert(Arc::clone(r));
+                    self.index_insert(Arc::clone(r), true);
                 }
                 Edit::Remove(r) => {
-                    self.index_remove(r);
+                    self.index_remove(r, true);
                 }
             }
         }
@@ -517,7 +535,7 @@ impl FlowTable {
         if let (Some(o), false) = (&old, reset) {
             entry.copy_counters_from(&o.data);
         }
-        Ok(self.index_insert(Arc::new(ClsRule::new(key, mask, prio, entry))))
+        Ok(self.index_insert(Arc::new(ClsRule::new(key, mask, prio, entry)), false))
     }
 
     /// The rules `sel` selects.
@@ -565,7 +583,10 @@ impl FlowTable {
             if !reset_counts {
                 e.copy_counters_from(d);
             }
-            self.index_insert(Arc::new(ClsRule::new(*r.key(), *r.mask(), r.priority(), e)));
+            self.index_insert(
+                Arc::new(ClsRule::new(*r.key(), *r.mask(), r.priority(), e)),
+                false,
+            );
         }
         chosen.len()
     }
@@ -574,7 +595,7 @@ impl FlowTable {
     pub fn delete(&mut self, sel: &Selector) -> Vec<Arc<Rule>> {
         let chosen = self.select(sel);
         for r in &chosen {
-            self.index_remove(r);
+            self.index_remove(r, false);
         }
         chosen
     }
@@ -634,7 +655,7 @@ impl FlowTable {
             })
             .collect();
         for (r, _) in &due {
-            self.index_remove(r);
+            self.index_remove(r, false);
         }
         due
     }

@@ -430,6 +430,9 @@ pub struct Switch {
     /// Per table, the copy a publish before the last one shared (double
     /// buffering; see [`Switch::table_mut`]).
     spares: Vec<Option<Arc<FlowTable>>>,
+    /// See [`Switch::take_rule_changes`].
+    rule_changes: Vec<(u8, Arc<Rule>)>,
+    rule_changes_lost: bool,
     /// Bumped by every change of tables, groups, meters or ports.
     generation: u64,
     n_buffers: u32,
@@ -445,6 +448,10 @@ pub struct Switch {
 
 /// A journal this short is always worth keeping (see [`Switch::table_mut`]).
 const JOURNAL_MIN: usize = 1024;
+
+/// Rule changes remembered between two [`Switch::take_rule_changes`]
+/// (beyond, they are dropped and reported as unknown).
+const MAX_RULE_CHANGES: usize = 4096;
 
 fn is_slave_err() -> OfpError {
     OfpError::bad_request(bad_request::IS_SLAVE, "connection is a slave")
@@ -502,6 +509,8 @@ impl Switch {
                 .map(|_| Arc::new(FlowTable::new(settings.max_flows_per_table)))
                 .collect(),
             spares: vec![None; n],
+            rule_changes: Vec::new(),
+            rule_changes_lost: false,
             generation: 0,
             n_buffers: 0,
             table_config: vec![0; n],
@@ -583,6 +592,37 @@ impl Switch {
             *spare = None;
         }
         Some(t)
+    }
+
+    /// Runs `f` on table `id` for changing ([`Switch::table_mut`]) and
+    /// notes the rules it inserted or removed (see
+    /// [`Switch::take_rule_changes`]).
+    fn edit_table<R>(&mut self, id: usize, f: impl FnOnce(&mut FlowTable) -> R) -> Option<R> {
+        let t = self.table_mut(id)?;
+        let r = f(t);
+        let changed = t.take_changed();
+        if !self.rule_changes_lost {
+            let tid = u8::try_from(id).unwrap_or(u8::MAX);
+            self.rule_changes
+                .extend(changed.into_iter().map(|rule| (tid, rule)));
+            if self.rule_changes.len() > MAX_RULE_CHANGES {
+                self.rule_changes_lost = true;
+                self.rule_changes = Vec::new();
+            }
+        }
+        Some(r)
+    }
+
+    /// The rules inserted into or removed from the tables since the last
+    /// call, with their table ids (a modified rule appears as its
+    /// replacement): what a publisher needs to revalidate only the cached
+    /// decisions a change can touch.  `None` when that is not known (more
+    /// than a few thousand changes, or a failed bundle put older tables
+    /// back): revalidate everything.
+    pub fn take_rule_changes(&mut self) -> Option<Vec<(u8, Arc<Rule>)>> {
+        let lost = std::mem::replace(&mut self.rule_changes_lost, false);
+        let changes = std::mem::take(&mut self.rule_changes);
+        (!lost).then_some(changes)
     }
 
     /// The groups by id.
@@ -1006,9 +1046,9 @@ impl Switch {
                 if self.tables.get(usize::from(t)).is_none_or(|t| t.is_empty()) {
                     continue;
                 }
-                let removed = match self.table_mut(usize::from(t)) {
-                    Some(table) => table.delete(&sel),
-                    None => continue,
+                let Some(removed) = self.edit_table(usize::from(t), |table| table.delete(&sel))
+                else {
+                    continue;
                 };
                 Self::send_removed(&removed, flow_removed_reason::DELETE, t, now_ms, out);
             }
@@ -1024,17 +1064,23 @@ impl Switch {
                 "no packet buffers",
             ));
         }
-        let Some(table) = self.table_mut(usize::from(fm.table_id)) else {
-            return Err(fm_err(flow_mod_failed::BAD_TABLE_ID, "invalid table id"));
-        };
-        if fm.command == c::ADD {
-            table.add(FlowSpec::from_flow_mod(fm), now_ms)?;
+        let sel = if fm.command == c::ADD {
+            None
         } else {
-            let sel = Selector::from_flow_mod(fm).map_err(|e| e.to_ofp_error())?;
-            let reset = fm.flags & flow_mod_flags::RESET_COUNTS != 0;
-            table.modify(&sel, &fm.instructions, reset);
+            Some(Selector::from_flow_mod(fm).map_err(|e| e.to_ofp_error())?)
+        };
+        let reset = fm.flags & flow_mod_flags::RESET_COUNTS != 0;
+        let done = self.edit_table(usize::from(fm.table_id), |table| match &sel {
+            None => table.add(FlowSpec::from_flow_mod(fm), now_ms).map(|_| ()),
+            Some(sel) => {
+                table.modify(sel, &fm.instructions, reset);
+                Ok(())
+            }
+        });
+        match done {
+            Some(r) => r.map_err(OfpError::from),
+            None => Err(fm_err(flow_mod_failed::BAD_TABLE_ID, "invalid table id")),
         }
-        Ok(())
     }
 
     fn send_removed(
@@ -1073,23 +1119,25 @@ impl Switch {
             if doomed.is_empty() {
                 continue;
             }
-            let Some(table) = self.table_mut(t) else {
+            let Some(removed) = self.edit_table(t, |table| {
+                let mut removed = Vec::new();
+                for r in doomed {
+                    let sel = Selector {
+                        key: *r.key(),
+                        mask: *r.mask(),
+                        priority: u16::try_from(r.priority()).unwrap_or(u16::MAX),
+                        strict: true,
+                        cookie: 0,
+                        cookie_mask: 0,
+                        out_port: consts::port::ANY,
+                        out_group: consts::group::ANY,
+                    };
+                    removed.extend(table.delete(&sel));
+                }
+                removed
+            }) else {
                 continue;
             };
-            let mut removed = Vec::new();
-            for r in doomed {
-                let sel = Selector {
-                    key: *r.key(),
-                    mask: *r.mask(),
-                    priority: u16::try_from(r.priority()).unwrap_or(u16::MAX),
-                    strict: true,
-                    cookie: 0,
-                    cookie_mask: 0,
-                    out_port: consts::port::ANY,
-                    out_group: consts::group::ANY,
-                };
-                removed.extend(table.delete(&sel));
-            }
             Self::send_removed(&removed, reason, t as u8, now_ms, out);
         }
     }
@@ -1102,10 +1150,10 @@ impl Switch {
             if self.tables[t].next_expiry().is_none_or(|at| at > now_ms) {
                 continue;
             }
-            let Some(table) = self.table_mut(t) else {
+            let Some(expired) = self.edit_table(t, |table| table.expire(now_ms)) else {
                 continue;
             };
-            for (r, reason) in table.expire(now_ms) {
+            for (r, reason) in expired {
                 Self::send_removed(&[r], reason, t as u8, now_ms, out);
             }
         }
@@ -1145,6 +1193,8 @@ impl Switch {
                 self.tables = tables;
                 // The spares may be ahead of the restored tables: drop them.
                 self.spares.iter_mut().for_each(|s| *s = None);
+                self.rule_changes_lost = true;
+                self.rule_changes = Vec::new();
                 self.groups = groups;
                 self.ports = ports;
                 self.out_packets.truncate(n_out_packets);

@@ -372,6 +372,11 @@ pub struct XlateResult {
     /// Group buckets the packet went through: `(group id, bucket index)`
     /// (credit the group and bucket counters).
     pub groups_hit: Vec<(u32, usize)>,
+    /// How many leading entries of `tables_visited` were looked up with
+    /// the key translation started from (no set-field, push/pop or
+    /// metadata write before them).  A rule change in such a table can
+    /// only matter to packets the changed rule's match overlaps.
+    pub input_key_tables: usize,
 }
 
 /// Spec order rank of an action-set entry.
@@ -491,6 +496,8 @@ struct Xlate<'v, 'c, V: PipelineView> {
     view: &'v V,
     ctx: &'c mut XlateCtx,
     key: FlowKey,
+    /// The key translation started from.
+    input_key: FlowKey,
     in_port: u32,
     res: XlateResult,
     /// Table and cookie slot of the rule whose actions are running.
@@ -1100,6 +1107,11 @@ impl<V: PipelineView> Xlate<'_, '_, V> {
             // Table counters are the caller's to credit, per packet, from
             // `tables_visited` (one translation may stand for a megaflow's
             // many packets, or for none when revalidating or tracing).
+            if self.res.input_key_tables == self.res.tables_visited.len()
+                && self.key == self.input_key
+            {
+                self.res.input_key_tables += 1;
+            }
             let Some(rule) = t.lookup_uncounted(&self.key, &mut self.res.wc).cloned() else {
                 // Table miss without a table-miss entry: drop.
                 self.res.tables_visited.push((tid, None));
@@ -1163,6 +1175,7 @@ impl<'v, 'c, V: PipelineView> Xlate<'v, 'c, V> {
             view,
             ctx,
             key: *key,
+            input_key: *key,
             in_port: key.in_port(),
             res,
             table_id: 0,
@@ -1216,6 +1229,33 @@ pub fn translate_normal(
     let mut x = Xlate::new(view, key, ctx, false);
     x.normal();
     x.finish()
+}
+
+/// Whether adding, removing or modifying `rule` in table `table_id` can
+/// change the translation of the megaflow `(key, mask)` (in OpenFlow port
+/// numbers, as translation sees it), whose translation looked up
+/// `visited` (table ids, in order) and of which the first
+/// `input_key_tables` saw the packet's own key
+/// ([`XlateResult::input_key_tables`]).
+///
+/// A table the translation never reached cannot matter.  In a table it
+/// reached with the packet's own key, the change matters only if the
+/// rule's match overlaps the megaflow's: otherwise the megaflow fixes a
+/// bit to a value the rule's match excludes, for every packet it covers.
+/// In a table reached after a rewrite, any change may matter.
+pub fn rule_change_matters(
+    visited: impl IntoIterator<Item = u8>,
+    input_key_tables: usize,
+    key: &FlowKey,
+    mask: &FlowMask,
+    table_id: u8,
+    rule: &Rule,
+) -> bool {
+    match visited.into_iter().position(|t| t == table_id) {
+        None => false,
+        Some(i) if i >= input_key_tables => true,
+        Some(_) => rule.overlaps(key, mask),
+    }
 }
 
 /// Credits the table lookup counters of `view` for `packets` packets that

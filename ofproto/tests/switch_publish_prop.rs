@@ -150,6 +150,9 @@ fn dump_all(tables: &[Arc<FlowTable>]) -> Vec<Vec<String>> {
     tables.iter().map(|t| dump(t)).collect()
 }
 
+/// A held snapshot and what its tables held when it was taken.
+type Held = (Vec<Arc<FlowTable>>, Vec<Vec<String>>);
+
 fn settings() -> SwitchSettings {
     SwitchSettings {
         n_tables: N_TABLES,
@@ -165,7 +168,7 @@ proptest! {
         let mut published = Switch::new(settings());
         let mut reference = Switch::new(settings());
         // Held snapshots with what they held when taken.
-        let mut snaps: Vec<(Vec<Arc<FlowTable>>, Vec<Vec<String>>)> = Vec::new();
+        let mut snaps: Vec<Held> = Vec::new();
         for o in &ops {
             match o {
                 Op::Publish => {

@@ -933,7 +933,7 @@ impl<S: OpenFlowSwitch + 'static> Shared<S> {
                         let applied = match &c.msgs {
                             Ok(msgs) => sw.commit_bundle(ConnCtx { is_slave }, msgs, now, &mut out),
                             Err(e) => {
-                                out.push(e.clone());
+                                out.push((**e).clone());
                                 false
                             }
                         };
