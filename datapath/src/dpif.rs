@@ -102,6 +102,9 @@ pub struct FlowTable {
     /// path's state changes; an upcall decided in an older epoch is not
     /// installed ([`FlowTable::insert_in_epoch`]).
     epoch: AtomicU64,
+    /// Bumped (under the write lock) by every change of the set of
+    /// megaflows or of their actions ([`FlowTable::version`]).
+    version: AtomicU64,
 }
 
 impl FlowTable {
@@ -110,6 +113,7 @@ impl FlowTable {
         FlowTable {
             cache: RwLock::new(MegaflowCache::new(limit)),
             epoch: AtomicU64::new(0),
+            version: AtomicU64::new(0),
         }
     }
 
@@ -132,6 +136,20 @@ impl FlowTable {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
+    }
+
+    /// The write lock, for a change of the megaflows: bumps the version.
+    fn write_changing(&self) -> std::sync::RwLockWriteGuard<'_, MegaflowCache> {
+        let g = self.write();
+        self.version.fetch_add(1, Ordering::AcqRel);
+        g
+    }
+
+    /// A number that changes whenever a megaflow is installed, deleted or
+    /// given new actions (so a caller can tell whether a dump it kept is
+    /// still the set of megaflows).
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// The current revalidation epoch (read before an upcall).
@@ -158,7 +176,7 @@ impl FlowTable {
         actions: Arc<[DpAction]>,
         epoch: u64,
     ) -> Result<Arc<Megaflow>, CacheError> {
-        let mut g = self.write();
+        let mut g = self.write_changing();
         if self.epoch.load(Ordering::Acquire) != epoch {
             return Err(CacheError::Stale);
         }
@@ -172,7 +190,7 @@ impl FlowTable {
         mask: FlowMask,
         actions: Arc<[DpAction]>,
     ) -> Result<Arc<Megaflow>, CacheError> {
-        self.write().insert(key, mask, actions)
+        self.write_changing().insert(key, mask, actions)
     }
 }
 
@@ -390,7 +408,7 @@ impl Dpif {
         mask: FlowMask,
         actions: Vec<DpAction>,
     ) -> Result<Arc<Megaflow>, DpifError> {
-        let mut cache = self.inner.table.write();
+        let mut cache = self.inner.table.write_changing();
         cache.remove(&key, &mask);
         cache
             .insert(key, mask, actions.into())
@@ -410,12 +428,17 @@ impl Dpif {
     /// Removes the megaflow with exactly this key and mask; returns it (with
     /// its final statistics).
     pub fn flow_del(&self, key: &FlowKey, mask: &FlowMask) -> Option<Arc<Megaflow>> {
-        self.inner.table.write().remove(key, mask)
+        self.inner.table.write_changing().remove(key, mask)
     }
 
     /// Every megaflow, with live statistics.
     pub fn flow_dump(&self) -> Vec<Arc<Megaflow>> {
         self.inner.table.with_read(|c| c.dump())
+    }
+
+    /// Changes whenever a megaflow is installed, deleted or modified.
+    pub fn flow_version(&self) -> u64 {
+        self.inner.table.version()
     }
 
     /// Number of megaflows.
@@ -439,7 +462,7 @@ impl Dpif {
     /// Replaces the actions of an installed megaflow (same key and mask),
     /// keeping its statistics.  Returns false if it is gone.
     pub fn flow_modify(&self, flow: &Megaflow, actions: Vec<DpAction>) -> bool {
-        let mut cache = self.inner.table.write();
+        let mut cache = self.inner.table.write_changing();
         let Some(old) = cache.remove(&flow.key, &flow.mask) else {
             return false;
         };
@@ -451,7 +474,7 @@ impl Dpif {
 
     /// Removes every megaflow.
     pub fn flow_flush(&self) {
-        self.inner.table.write().flush();
+        self.inner.table.write_changing().flush();
     }
 
     /// Executes `actions` on `pkt` as if it had arrived on `in_port`

@@ -61,6 +61,25 @@
 //! destination learned meanwhile, or follow a moved MAC late, for at
 //! most that interval); barriers always revalidate.
 //!
+//! When only rules changed since the last pass (groups, meters, ports and
+//! fail-open as they were; at most 1,024 rule changes), the pass is
+//! targeted: the switch reports the rules it inserted or removed
+//! ([`Switch::take_rule_changes`]) and a megaflow is re-translated only
+//! if one of them can touch it ([`crate::xlate::rule_change_matters`]):
+//! its translation looked the changed table up, and either the changed
+//! rule's match overlaps the megaflow's or an earlier table had rewritten
+//! the key.  Megaflows the bridge has not seen yet are always
+//! re-translated.  A flow-mod plus barrier with 10,000 megaflows installed
+//! then costs an overlap test per megaflow instead of a translation.  One
+//! consequence: of two overlapping rules with the same priority (which
+//! one wins is undefined in OpenFlow), a change elsewhere in the table can
+//! flip the choice for new translations while cached megaflows keep the
+//! old one.
+//!
+//! Megaflows that carried no packet for [`BridgeOptions::max_idle_ms`]
+//! (10 s, as Open vSwitch's `max-idle`) are deleted by the statistics
+//! pass, after their counters are credited.
+//!
 //! # Counters
 //!
 //! A packet that creates a megaflow is counted by the megaflow, not by
@@ -316,6 +335,24 @@ pub struct OfBridge {
     pending: Vec<Message>,
     waker: Option<Waker>,
     dropped_packet_ins_seen: u64,
+    /// See [`OfBridge::revalidate_changes`].
+    dump_cache: Option<DumpCache>,
+}
+
+/// Megaflows as a targeted revalidation last saw them.
+struct DumpCache {
+    /// [`Dpif::flow_version`] at the dump.
+    dp_version: u64,
+    flows: Vec<CachedFlow>,
+}
+
+/// One megaflow, with what [`crate::xlate::rule_change_matters`] needs.
+struct CachedFlow {
+    flow: Arc<Megaflow>,
+    /// The megaflow's key with `in_port` in OpenFlow numbering.
+    key: FlowKey,
+    tables: Vec<u8>,
+    input_key_tables: usize,
 }
 
 impl std::fmt::Debug for OfBridge {
@@ -346,29 +383,6 @@ fn features_of_speed(kbps: u32) -> u32 {
 
 /// Credits group buckets; each group counts the packets once, however
 /// many of its buckets they went through.
-/// Whether a change of `rules` (with their table ids) can alter the
-/// translation of megaflow `f`, whose last translation `st` describes.
-fn megaflow_affected(
-    st: &FlowState,
-    f: &Megaflow,
-    rules: &[(u8, Arc<Rule>)],
-    snap: &Snapshot,
-) -> bool {
-    // The key in OpenFlow port numbers, as the tables saw it.
-    let mut key = f.key;
-    key.set_in_port(crate::xlate::PipelineView::dp_to_of(snap, f.key.in_port()));
-    rules.iter().any(|(tid, rule)| {
-        crate::xlate::rule_change_matters(
-            st.tables.iter().map(|&(t, _)| t),
-            st.input_key_tables,
-            &key,
-            &f.mask,
-            *tid,
-            rule,
-        )
-    })
-}
-
 fn credit_groups(sw: &mut Switch, hits: &[(u32, usize)], packets: u64, bytes: u64) {
     for (i, &(g, b)) in hits.iter().enumerate() {
         let first = !hits[..i].iter().any(|&(h, _)| h == g);
@@ -429,6 +443,7 @@ impl OfBridge {
             pending: Vec::new(),
             waker: None,
             dropped_packet_ins_seen: 0,
+            dump_cache: None,
             opts,
         })
     }
@@ -777,6 +792,7 @@ impl OfBridge {
         credited: Option<(u64, u64)>,
         now_ms: u64,
     ) {
+        self.dump_cache = None;
         let e = self.flows.entry(f.ufid).or_insert_with(|| FlowState {
             seen_ms: now_ms,
             ..FlowState::default()
@@ -867,19 +883,69 @@ impl OfBridge {
     /// key is affected only if the changed rule's match overlaps the
     /// megaflow's; after a key rewrite, any change to a later table counts.
     /// Megaflows installed since the last pass are revalidated too.
+    ///
+    /// The megaflows and what the test needs of each are kept between
+    /// passes ([`DumpCache`]) while the datapath's set of megaflows and the
+    /// bridge's notes on them stay the same, so a run of flow-mods each
+    /// followed by a barrier does not dump the datapath every time.
     fn revalidate_changes(&mut self, now_ms: u64) {
         let changes = std::mem::take(&mut self.pending_changes);
         self.dpif.begin_revalidation();
-        let flows = self.dpif.flow_dump();
-        let snap = self.snapshot.clone();
-        for f in &flows {
-            let affected = self
-                .flows
-                .get(&f.ufid)
-                .is_none_or(|st| megaflow_affected(st, f, &changes, &snap));
-            if affected {
-                self.revalidate_one(f, now_ms);
+        let version = self.dpif.flow_version();
+        let mut check = Vec::new();
+        let cache = match self.dump_cache.take() {
+            Some(c) if c.dp_version == version => c,
+            _ => {
+                let snap = self.snapshot.clone();
+                let mut flows = Vec::new();
+                for f in self.dpif.flow_dump() {
+                    match self.flows.get(&f.ufid) {
+                        Some(st) => {
+                            let mut key = f.key;
+                            key.set_in_port(crate::xlate::PipelineView::dp_to_of(
+                                &*snap,
+                                f.key.in_port(),
+                            ));
+                            flows.push(CachedFlow {
+                                key,
+                                tables: st.tables.iter().map(|&(t, _)| t).collect(),
+                                input_key_tables: st.input_key_tables,
+                                flow: f,
+                            });
+                        }
+                        // Not seen yet: decided before these changes.
+                        None => check.push(f),
+                    }
+                }
+                DumpCache {
+                    dp_version: version,
+                    flows,
+                }
             }
+        };
+        check.extend(
+            cache
+                .flows
+                .iter()
+                .filter(|c| {
+                    changes.iter().any(|(tid, rule)| {
+                        crate::xlate::rule_change_matters(
+                            c.tables.iter().copied(),
+                            c.input_key_tables,
+                            &c.key,
+                            &c.flow.mask,
+                            *tid,
+                            rule,
+                        )
+                    })
+                })
+                .map(|c| Arc::clone(&c.flow)),
+        );
+        // Kept only if no revalidation below changes the bridge's notes
+        // (`remember` drops it).
+        self.dump_cache = Some(cache);
+        for f in &check {
+            self.revalidate_one(f, now_ms);
         }
         self.last_revalidate_ms = now_ms;
     }
