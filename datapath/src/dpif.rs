@@ -460,16 +460,16 @@ impl Dpif {
     }
 
     /// Replaces the actions of an installed megaflow (same key and mask),
-    /// keeping its statistics.  Returns false if it is gone.
-    pub fn flow_modify(&self, flow: &Megaflow, actions: Vec<DpAction>) -> bool {
+    /// keeping its statistics.  Returns the megaflow now installed, `None`
+    /// if it is gone.
+    pub fn flow_modify(&self, flow: &Megaflow, actions: Vec<DpAction>) -> Option<Arc<Megaflow>> {
         let mut cache = self.inner.table.write_changing();
-        let Some(old) = cache.remove(&flow.key, &flow.mask) else {
-            return false;
-        };
+        let old = cache.remove(&flow.key, &flow.mask)?;
         let new = Megaflow::new(old.orig_key, old.mask, actions.into());
         let st = old.stats();
         new.record(st.packets, st.bytes, st.tcp_flags, st.used_ms);
-        cache.insert_flow(Arc::new(new)).is_ok()
+        let new = Arc::new(new);
+        cache.insert_flow(Arc::clone(&new)).ok().map(|_| new)
     }
 
     /// Removes every megaflow.

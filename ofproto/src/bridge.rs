@@ -339,6 +339,16 @@ pub struct OfBridge {
     dump_cache: Option<DumpCache>,
 }
 
+/// What [`OfBridge::revalidate_one`] did with a megaflow.
+enum Revalidated {
+    /// Still installed, same actions.
+    Kept,
+    /// Given new actions: the megaflow now installed.
+    Modified(Arc<Megaflow>),
+    /// Deleted (or already gone).
+    Deleted,
+}
+
 /// Megaflows as a targeted revalidation last saw them.
 struct DumpCache {
     /// [`Dpif::flow_version`] at the dump.
@@ -832,7 +842,7 @@ impl OfBridge {
         let flows = self.dpif.flow_dump();
         let mut live = HashMap::with_capacity(flows.len());
         for f in &flows {
-            if self.revalidate_one(f, now_ms) {
+            if !matches!(self.revalidate_one(f, now_ms), Revalidated::Deleted) {
                 live.insert(f.ufid, ());
             }
         }
@@ -842,16 +852,15 @@ impl OfBridge {
         self.last_revalidate_ms = now_ms;
     }
 
-    /// Re-translates megaflow `f` and keeps, fixes or deletes it; returns
-    /// whether it is still installed.
-    fn revalidate_one(&mut self, f: &Megaflow, now_ms: u64) -> bool {
+    /// Re-translates megaflow `f` and keeps, fixes or deletes it.
+    fn revalidate_one(&mut self, f: &Arc<Megaflow>, now_ms: u64) -> Revalidated {
         // Credit under the old attribution first.
         let known = self.flows.contains_key(&f.ufid);
         if known {
             self.credit_delta(f, now_ms);
         }
         let Some(r) = self.translate_flow(&f.orig_key, false, now_ms) else {
-            return true;
+            return Revalidated::Kept;
         };
         if r.truncated || !r.wc.is_subset_of(&f.mask) {
             if let Some(gone) = self.dpif.flow_del(&f.key, &f.mask) {
@@ -861,7 +870,7 @@ impl OfBridge {
                 self.credit_delta(&gone, now_ms);
             }
             self.flows.remove(&f.ufid);
-            return false;
+            return Revalidated::Deleted;
         }
         if known {
             self.remember(f, &r, None, now_ms);
@@ -872,9 +881,26 @@ impl OfBridge {
             self.credit_delta(f, now_ms);
         }
         if *r.actions != *f.actions {
-            self.dpif.flow_modify(f, r.actions.clone());
+            return match self.dpif.flow_modify(f, r.actions.clone()) {
+                Some(new) => Revalidated::Modified(new),
+                None => Revalidated::Deleted,
+            };
         }
-        true
+        Revalidated::Kept
+    }
+
+    /// What the targeted pass keeps of megaflow `f`, from the bridge's
+    /// notes on it (`None` if it has none).
+    fn cached_flow(&self, f: Arc<Megaflow>, snap: &Snapshot) -> Option<CachedFlow> {
+        let st = self.flows.get(&f.ufid)?;
+        let mut key = f.key;
+        key.set_in_port(crate::xlate::PipelineView::dp_to_of(snap, f.key.in_port()));
+        Some(CachedFlow {
+            key,
+            tables: st.tables.iter().map(|&(t, _)| t).collect(),
+            input_key_tables: st.input_key_tables,
+            flow: f,
+        })
     }
 
     /// Revalidates only the megaflows the pending rule changes can touch
@@ -891,30 +917,19 @@ impl OfBridge {
     fn revalidate_changes(&mut self, now_ms: u64) {
         let changes = std::mem::take(&mut self.pending_changes);
         self.dpif.begin_revalidation();
+        let snap = self.snapshot.clone();
         let version = self.dpif.flow_version();
-        let mut check = Vec::new();
-        let cache = match self.dump_cache.take() {
+        // Megaflows not in the kept dump (new since it was taken) are
+        // checked whatever the changes.
+        let mut unknown = Vec::new();
+        let mut cache = match self.dump_cache.take() {
             Some(c) if c.dp_version == version => c,
             _ => {
-                let snap = self.snapshot.clone();
                 let mut flows = Vec::new();
                 for f in self.dpif.flow_dump() {
-                    match self.flows.get(&f.ufid) {
-                        Some(st) => {
-                            let mut key = f.key;
-                            key.set_in_port(crate::xlate::PipelineView::dp_to_of(
-                                &*snap,
-                                f.key.in_port(),
-                            ));
-                            flows.push(CachedFlow {
-                                key,
-                                tables: st.tables.iter().map(|&(t, _)| t).collect(),
-                                input_key_tables: st.input_key_tables,
-                                flow: f,
-                            });
-                        }
-                        // Not seen yet: decided before these changes.
-                        None => check.push(f),
+                    match self.cached_flow(Arc::clone(&f), &snap) {
+                        Some(c) => flows.push(c),
+                        None => unknown.push(f),
                     }
                 }
                 DumpCache {
@@ -923,30 +938,67 @@ impl OfBridge {
                 }
             }
         };
-        check.extend(
-            cache
-                .flows
-                .iter()
-                .filter(|c| {
-                    changes.iter().any(|(tid, rule)| {
-                        crate::xlate::rule_change_matters(
-                            c.tables.iter().copied(),
-                            c.input_key_tables,
-                            &c.key,
-                            &c.flow.mask,
-                            *tid,
-                            rule,
-                        )
-                    })
+        let affected: Vec<usize> = cache
+            .flows
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                changes.iter().any(|(tid, rule)| {
+                    crate::xlate::rule_change_matters(
+                        c.tables.iter().copied(),
+                        c.input_key_tables,
+                        &c.key,
+                        &c.flow.mask,
+                        *tid,
+                        rule,
+                    )
                 })
-                .map(|c| Arc::clone(&c.flow)),
-        );
-        // Kept only if no revalidation below changes the bridge's notes
-        // (`remember` drops it).
-        self.dump_cache = Some(cache);
-        for f in &check {
-            self.revalidate_one(f, now_ms);
+            })
+            .map(|(i, _)| i)
+            .collect();
+        // Revalidate, then patch the kept dump: each fix or delete moves
+        // the datapath's version by exactly one, so the dump stays valid
+        // if nothing else (an upcall) changed the megaflows meanwhile.
+        let mut own_changes = 0u64;
+        let mut gone = Vec::new();
+        for i in affected {
+            let Some(f) = cache.flows.get(i).map(|c| Arc::clone(&c.flow)) else {
+                continue;
+            };
+            let outcome = self.revalidate_one(&f, now_ms);
+            let f = match outcome {
+                Revalidated::Deleted => {
+                    own_changes += 1;
+                    gone.push(i);
+                    continue;
+                }
+                Revalidated::Modified(new) => {
+                    own_changes += 1;
+                    new
+                }
+                Revalidated::Kept => f,
+            };
+            match self.cached_flow(f, &snap) {
+                Some(c) => cache.flows[i] = c,
+                None => gone.push(i),
+            }
         }
+        for f in &unknown {
+            match self.revalidate_one(f, now_ms) {
+                Revalidated::Deleted => own_changes += 1,
+                Revalidated::Modified(new) => {
+                    own_changes += 1;
+                    cache.flows.extend(self.cached_flow(new, &snap));
+                }
+                Revalidated::Kept => cache.flows.extend(self.cached_flow(Arc::clone(f), &snap)),
+            }
+        }
+        gone.sort_unstable();
+        for i in gone.into_iter().rev() {
+            cache.flows.swap_remove(i);
+        }
+        cache.dp_version = version + own_changes;
+        self.dump_cache = (self.dpif.flow_version() == cache.dp_version).then_some(cache);
         self.last_revalidate_ms = now_ms;
     }
 

@@ -99,11 +99,14 @@ use std::sync::Arc;
 
 use datapath::flow::{FLOW_WORDS, Field, FlowKey, FlowMask, STAGE_ENDS};
 
-/// A rule: masked key, mask, priority and a payload.
+/// A rule: masked key, mask, priority and a payload.  The mask is shared
+/// (`Arc`) by the rules of a table that have the same one
+/// ([`ClsRule::with_shared_mask`], [`Classifier::shared_mask`]): a
+/// 200-byte copy per rule is most of a rule's match.
 #[derive(Debug)]
 pub struct ClsRule<T> {
     key: FlowKey,
-    mask: FlowMask,
+    mask: Arc<FlowMask>,
     priority: u32,
     /// What the rule carries (actions, counters, ...).
     pub data: T,
@@ -112,12 +115,22 @@ pub struct ClsRule<T> {
 impl<T> ClsRule<T> {
     /// A rule matching `key` under `mask` (the key is masked here).
     pub fn new(key: FlowKey, mask: FlowMask, priority: u32, data: T) -> Self {
+        Self::with_shared_mask(key, Arc::new(mask), priority, data)
+    }
+
+    /// [`ClsRule::new`] with a mask other rules may share.
+    pub fn with_shared_mask(key: FlowKey, mask: Arc<FlowMask>, priority: u32, data: T) -> Self {
         Self {
             key: key.masked(&mask),
             mask,
             priority,
             data,
         }
+    }
+
+    /// The rule's mask, shared.
+    pub fn mask_arc(&self) -> &Arc<FlowMask> {
+        &self.mask
     }
 
     /// The rule's key, masked by its mask.
@@ -143,7 +156,7 @@ impl<T> ClsRule<T> {
     /// True if this rule has the same match as `(key, mask)` (`key` need
     /// not be masked).
     pub fn same_match(&self, key: &FlowKey, mask: &FlowMask) -> bool {
-        self.mask == *mask && key.masked(mask) == self.key
+        *self.mask == *mask && key.masked(mask) == self.key
     }
 
     /// True if this rule's match is at least as specific as `(key, mask)`:
@@ -604,10 +617,10 @@ impl<T> Classifier<T> {
     /// Inserts `rule`.  A rule with the same match and priority is
     /// replaced and returned.
     pub fn insert(&mut self, rule: Arc<ClsRule<T>>) -> Option<Arc<ClsRule<T>>> {
-        let idx = match self.subtables.iter().position(|s| s.mask == rule.mask) {
+        let idx = match self.subtables.iter().position(|s| s.mask == *rule.mask) {
             Some(i) => i,
             None => {
-                self.subtables.push(Subtable::new(rule.mask));
+                self.subtables.push(Subtable::new(*rule.mask));
                 self.subtables.len() - 1
             }
         };
@@ -703,6 +716,17 @@ impl<T> Classifier<T> {
         self.n_rules -= 1;
         self.sort_subtables();
         Some(rule)
+    }
+
+    /// The mask of the rules already using `mask`, to share
+    /// ([`ClsRule::with_shared_mask`]); `None` if no rule has it.
+    pub fn shared_mask(&self, mask: &FlowMask) -> Option<Arc<FlowMask>> {
+        let st = self.subtables.iter().find(|s| s.mask == *mask)?;
+        st.rules
+            .values()
+            .flatten()
+            .next()
+            .map(|r| Arc::clone(&r.mask))
     }
 
     /// The rule with exactly this match and priority (OpenFlow "strict").

@@ -535,7 +535,14 @@ impl FlowTable {
         if let (Some(o), false) = (&old, reset) {
             entry.copy_counters_from(&o.data);
         }
-        Ok(self.index_insert(Arc::new(ClsRule::new(key, mask, prio, entry)), false))
+        let mask = self
+            .cls
+            .shared_mask(&mask)
+            .unwrap_or_else(|| Arc::new(mask));
+        Ok(self.index_insert(
+            Arc::new(ClsRule::with_shared_mask(key, mask, prio, entry)),
+            false,
+        ))
     }
 
     /// The rules `sel` selects.
@@ -584,7 +591,12 @@ impl FlowTable {
                 e.copy_counters_from(d);
             }
             self.index_insert(
-                Arc::new(ClsRule::new(*r.key(), *r.mask(), r.priority(), e)),
+                Arc::new(ClsRule::with_shared_mask(
+                    *r.key(),
+                    Arc::clone(r.mask_arc()),
+                    r.priority(),
+                    e,
+                )),
                 false,
             );
         }

@@ -152,3 +152,55 @@ fn idle_megaflows_expire_busy_ones_stay() {
     assert_eq!(h.rx_wait(1, 1).len(), 1);
     h.br.shutdown();
 }
+
+/// A run of flow-mod + barrier pairs, each changing one cached decision,
+/// with new megaflows appearing between them: every barrier must leave
+/// every megaflow right (the targeted pass keeps its dump of the megaflows
+/// between barriers and patches it; new megaflows must not slip past it).
+#[test]
+fn a_run_of_barriers_keeps_every_megaflow_right() {
+    let mut h = harness(3);
+    for d in 1..=20u16 {
+        let mut f = vec![(B::IN_PORT, 1)];
+        f.extend(udp_m(d));
+        h.flow(fm(0, 100, m(&f), vec![apply(vec![out(2)])]));
+    }
+    h.barrier();
+    for d in 1..=20u16 {
+        h.tx(1, &udp(mac(1), mac(2), 1, 2, d));
+    }
+    assert_eq!(h.rx_wait(2, 20).len(), 20);
+    h.advance(600);
+    let _ = h.run();
+    for d in 1..=20u16 {
+        // Move port d to output 3; a new, unmatched port 100+d appears
+        // (a drop megaflow installed after the previous barrier).
+        let mut f = vec![(B::IN_PORT, 1)];
+        f.extend(udp_m(d));
+        h.flow(fm(0, 200, m(&f), vec![apply(vec![out(3)])]));
+        if d > 1 {
+            // The port that appeared last round now gets a rule.
+            let mut f = vec![(B::IN_PORT, 1)];
+            f.extend(udp_m(99 + d));
+            h.flow(fm(0, 100, m(&f), vec![apply(vec![out(2)])]));
+        }
+        h.barrier();
+        h.tx(1, &udp(mac(1), mac(2), 1, 2, d));
+        assert_eq!(h.rx_wait(3, 1).len(), 1, "port {d} follows its new rule");
+        if d < 20 {
+            h.tx(1, &udp(mac(1), mac(2), 1, 2, d + 1));
+            assert_eq!(h.rx_wait(2, 1).len(), 1, "port {} keeps its rule", d + 1);
+        }
+        if d > 1 {
+            h.tx(1, &udp(mac(1), mac(2), 1, 2, 99 + d));
+            assert_eq!(h.rx_wait(2, 1).len(), 1, "port {} got its new rule", 99 + d);
+        }
+        h.tx(1, &udp(mac(1), mac(2), 1, 2, 100 + d));
+        assert!(
+            h.rx(2).is_empty() && h.rx(3).is_empty(),
+            "no rule for {}",
+            100 + d
+        );
+    }
+    h.br.shutdown();
+}
