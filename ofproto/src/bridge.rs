@@ -162,7 +162,7 @@ use crate::wire::message::{
 use crate::wire::oxm::{BasicField, Match, OxmField};
 use crate::wire::{Body, Message, MultipartRequestBody};
 use crate::xlate::{
-    XlateCtx, XlateResult, XlateUpcall, credit_tables, map_outputs, translate_datapath,
+    RuleChange, XlateCtx, XlateResult, XlateUpcall, credit_tables, map_outputs, translate_datapath,
     translate_packet_out,
 };
 
@@ -938,19 +938,21 @@ impl OfBridge {
                 }
             }
         };
+        let changes: Vec<RuleChange> = changes
+            .into_iter()
+            .map(|(tid, rule)| RuleChange::new(tid, rule))
+            .collect();
         let affected: Vec<usize> = cache
             .flows
             .iter()
             .enumerate()
             .filter(|(_, c)| {
-                changes.iter().any(|(tid, rule)| {
-                    crate::xlate::rule_change_matters(
+                changes.iter().any(|ch| {
+                    ch.matters(
                         c.tables.iter().copied(),
                         c.input_key_tables,
                         &c.key,
                         &c.flow.mask,
-                        *tid,
-                        rule,
                     )
                 })
             })

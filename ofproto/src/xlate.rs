@@ -1249,12 +1249,63 @@ pub fn rule_change_matters(
     key: &FlowKey,
     mask: &FlowMask,
     table_id: u8,
-    rule: &Rule,
+    rule: &Arc<Rule>,
 ) -> bool {
-    match visited.into_iter().position(|t| t == table_id) {
-        None => false,
-        Some(i) if i >= input_key_tables => true,
-        Some(_) => rule.overlaps(key, mask),
+    RuleChange::new(table_id, Arc::clone(rule)).matters(visited, input_key_tables, key, mask)
+}
+
+/// A changed rule, prepared for testing many megaflows against it
+/// ([`rule_change_matters`]): the words its mask uses, last first (the L4
+/// and L3 words tell megaflows apart soonest).
+#[derive(Clone, Debug)]
+pub struct RuleChange {
+    table_id: u8,
+    rule: Arc<Rule>,
+    words: Vec<usize>,
+}
+
+impl RuleChange {
+    /// Prepares `rule`, changed in table `table_id`.
+    pub fn new(table_id: u8, rule: Arc<Rule>) -> Self {
+        let words = rule
+            .mask()
+            .key
+            .as_words()
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, w)| **w != 0)
+            .map(|(i, _)| i)
+            .collect();
+        Self {
+            table_id,
+            rule,
+            words,
+        }
+    }
+
+    /// See [`rule_change_matters`].
+    pub fn matters(
+        &self,
+        visited: impl IntoIterator<Item = u8>,
+        input_key_tables: usize,
+        key: &FlowKey,
+        mask: &FlowMask,
+    ) -> bool {
+        match visited.into_iter().position(|t| t == self.table_id) {
+            None => false,
+            Some(i) if i >= input_key_tables => true,
+            Some(_) => {
+                let (rk, rm) = (self.rule.key().as_words(), self.rule.mask().key.as_words());
+                let (k, m) = (key.as_words(), mask.key.as_words());
+                self.words
+                    .iter()
+                    .all(|&w| match (rk.get(w), rm.get(w), k.get(w), m.get(w)) {
+                        (Some(a), Some(ma), Some(b), Some(mb)) => (a ^ b) & ma & mb == 0,
+                        _ => true,
+                    })
+            }
+        }
     }
 }
 
