@@ -182,3 +182,58 @@ fn add_flows_100k_streams_with_barriers() {
     assert!(err.contains(":2: "), "{err}");
     assert_eq!(served.flow_count(), before);
 }
+
+/// `rvs-ofctl --bundle`: 20,000 flows in one atomic bundle land whole; a
+/// bundle with one refused flow lands not at all, and the tool prints the
+/// refused flow's error and fails (as `ovs-ofctl --bundle` does).
+#[test]
+fn add_flows_bundle_is_atomic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path());
+    let n = 20_000u32;
+    let text: String = (0..n)
+        .map(|i| {
+            format!(
+                "priority=100,udp,tp_src={},tp_dst={},actions=output:2\n",
+                i / 1000,
+                i % 1000 + 1
+            )
+        })
+        .collect();
+    let file = dir.path().join("flows.txt");
+    std::fs::write(&file, &text).expect("write flows");
+    let file_s = file.display().to_string();
+    let (code, out, err, _) = run(
+        &["--timeout=300", "--bundle", "add-flows", "br0", &file_s],
+        dir.path(),
+        Duration::from_secs(400),
+    );
+    assert_eq!(code, Some(0), "--bundle add-flows failed: {out}{err}");
+    assert_eq!(served.flow_count(), n as usize);
+
+    let bad = "priority=5,in_port=7,actions=drop\ntable=5,priority=1,actions=group:4242\n";
+    let bad_file = dir.path().join("bad.txt");
+    std::fs::write(&bad_file, bad).expect("write");
+    let bad_s = bad_file.display().to_string();
+    let (code, _, err, _) = run(
+        &["--timeout=60", "--bundle", "add-flows", "br0", &bad_s],
+        dir.path(),
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("OFPBAC_BAD_OUT_GROUP"), "{err}");
+    assert_eq!(
+        served.flow_count(),
+        n as usize,
+        "nothing of the failed bundle stayed"
+    );
+
+    // del-flows --bundle empties the tables in one commit.
+    let (code, out, err, _) = run(
+        &["--timeout=60", "--bundle", "del-flows", "br0"],
+        dir.path(),
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(served.flow_count(), 0);
+}

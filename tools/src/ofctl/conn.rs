@@ -401,6 +401,82 @@ impl Conn {
         }
     }
 
+    /// Sends `bodies` as one bundle (the ONF extension `ovs-ofctl
+    /// --bundle` uses with OpenFlow 1.3): open, one add per request, commit,
+    /// all `ATOMIC | ORDERED`.  Returns the first error the switch sent: a
+    /// failing request's own error comes before the commit's
+    /// `OFPBFC_MSG_FAILED`.
+    pub fn bundle_transact(&mut self, bodies: Vec<Body>) -> Result<Option<ErrorReply>, OfctlError> {
+        use ofproto::bundle::{BundleAdd, BundleCtrl, ctrl_type, flags};
+        let f = flags::ATOMIC | flags::ORDERED;
+        let ctrl = |t| {
+            BundleCtrl {
+                bundle_id: 0,
+                ctrl_type: t,
+                flags: f,
+            }
+            .to_body()
+        };
+        let open = self.transact(ctrl(ctrl_type::OPEN_REQUEST))?;
+        if matches!(
+            open.msg,
+            Ok(Message {
+                body: Body::Error(_),
+                ..
+            })
+        ) {
+            return Ok(Some(ErrorReply {
+                error: open,
+                request: None,
+            }));
+        }
+        let mut requests: HashMap<u32, Vec<u8>> = HashMap::new();
+        let mut buf = BytesMut::new();
+        for body in bodies {
+            let xid = alloc_xid();
+            let inner = Message::new(xid, body).to_vec();
+            Message::new(
+                xid,
+                BundleAdd {
+                    bundle_id: 0,
+                    flags: f,
+                    msg: inner.clone(),
+                }
+                .to_body(),
+            )
+            .encode(&mut buf);
+            requests.insert(xid, inner);
+            if buf.len() >= 1 << 16 {
+                self.send_raw(&buf)?;
+                buf.clear();
+            }
+        }
+        let commit_xid = alloc_xid();
+        Message::new(commit_xid, ctrl(ctrl_type::COMMIT_REQUEST)).encode(&mut buf);
+        self.send_raw(&buf)?;
+        let mut first: Option<ErrorReply> = None;
+        loop {
+            let f = self.recv()?;
+            let xid = f.header.xid;
+            let is_err = matches!(
+                f.msg,
+                Ok(Message {
+                    body: Body::Error(_),
+                    ..
+                })
+            );
+            if is_err && first.is_none() {
+                first = Some(ErrorReply {
+                    request: requests.remove(&xid),
+                    error: f,
+                });
+            }
+            if xid == commit_xid {
+                return Ok(first);
+            }
+        }
+    }
+
     /// Sends each request followed by a barrier (`ovs-ofctl`'s
     /// "transact_noreply"), and stops at the first error.
     pub fn transact_noreply(

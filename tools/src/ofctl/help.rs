@@ -312,6 +312,7 @@ Options:
   --no-stats                  dump-flows: omit statistics
   --sort[=FIELD], --rsort[=FIELD]  dump-flows: sort (by priority by default)
   --readd                     replace-flows: re-add unchanged flows too
+  --bundle                    flow changes as one atomic bundle (add-flow[s], mod-flows, del-flows, replace-flows)
   --no-names                  accepted (port names are never shown)
   -t, --timeout=SECS          give up after SECS seconds
   -h, --help                  display this help message

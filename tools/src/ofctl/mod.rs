@@ -89,6 +89,9 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// `--readd` (replace-flows).
     pub readd: bool,
+    /// `--bundle`: send the flow changes of `add-flow(s)`, `mod-flows`,
+    /// `del-flows` and `replace-flows` as one atomic bundle.
+    pub bundle: bool,
     /// The run directory for bridge names (`OVS_RUNDIR`, else `/var/run/rvs`).
     pub rundir: PathBuf,
 }
@@ -152,6 +155,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Res {
             "--no-stats" => opts.no_stats = true,
             "--stats" => opts.no_stats = false,
             "--readd" => opts.readd = true,
+            "--bundle" => opts.bundle = true,
             "--no-names" => {}
             "--names" => {
                 return Err(OfctlError::Usage(
@@ -172,9 +176,9 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Res {
                     opts.timeout = Some(Duration::from_secs(secs));
                 }
             }
-            "-F" | "--flow-format" | "-P" | "--packet-in-format" | "--bundle" | "--color"
-            | "--unixctl" | "--detach" | "--pidfile" | "-m" | "--more" | "-v" | "--verbose"
-            | "--read-only" | "--timestamp" | "--may-create" | "--rundir" => {
+            "-F" | "--flow-format" | "-P" | "--packet-in-format" | "--color" | "--unixctl"
+            | "--detach" | "--pidfile" | "-m" | "--more" | "-v" | "--verbose" | "--read-only"
+            | "--timestamp" | "--may-create" | "--rundir" => {
                 return Err(OfctlError::Usage(format!(
                     "option {name} is not supported by rvs-ofctl (see docs/rvs-ofctl.md)"
                 )));
@@ -569,9 +573,19 @@ impl Ctx<'_> {
         let spec = flow_text::parse_flow(text, command).map_err(|e| fatal(e.to_string()))?;
         skip_xids(4);
         let mut c = self.open(self.switch_name())?;
-        match c.transact_noreply(vec![Body::FlowMod(spec.to_flow_mod())])? {
+        match self.send_mods(&mut c, vec![Body::FlowMod(spec.to_flow_mod())])? {
             Some(e) => Err(switch_error(e)),
             None => Ok(()),
+        }
+    }
+
+    /// Sends flow changes each with a barrier, or as one bundle with
+    /// `--bundle`.
+    fn send_mods(&self, c: &mut Conn, mods: Vec<Body>) -> Res<Option<ErrorReply>> {
+        if self.opts.bundle {
+            c.bundle_transact(mods)
+        } else {
+            c.transact_noreply(mods)
         }
     }
 
@@ -589,6 +603,19 @@ impl Ctx<'_> {
         })?;
         skip_xids(4);
         let mut c = self.open(self.switch_name())?;
+        if self.opts.bundle {
+            let mut mods = Vec::new();
+            for_each_line(&text, |_, line| {
+                let spec = flow_text::parse_flow(line, FlowCommand::Add)
+                    .map_err(|e| fatal(e.to_string()))?;
+                mods.push(Body::FlowMod(spec.to_flow_mod()));
+                Ok(())
+            })?;
+            return match c.bundle_transact(mods)? {
+                Some(e) => Err(switch_error(e)),
+                None => Ok(()),
+            };
+        }
         let progress = std::io::stderr().is_terminal() && n >= 1000;
         let mut st = Streamer::new(256, 16);
         let mut last_report = Instant::now();
@@ -652,7 +679,7 @@ impl Ctx<'_> {
                 mods.push(Body::FlowMod(v.flow_mod()));
             }
         }
-        match c.transact_noreply(mods)? {
+        match self.send_mods(&mut c, mods)? {
             Some(e) => Err(switch_error(e)),
             None => Ok(()),
         }
