@@ -134,8 +134,11 @@
 //! one mutex, also taken by revalidation per megaflow), the packet-in
 //! queue (bounded) and one mutex per meter.
 
+mod dump_cache;
 mod meters;
 mod snapshot;
+
+use dump_cache::{CachedFlow, DumpCache};
 
 pub use snapshot::{Snapshot, SnapshotPort};
 
@@ -347,22 +350,6 @@ enum Revalidated {
     Modified(Arc<Megaflow>),
     /// Deleted (or already gone).
     Deleted,
-}
-
-/// Megaflows as a targeted revalidation last saw them.
-struct DumpCache {
-    /// [`Dpif::flow_version`] at the dump.
-    dp_version: u64,
-    flows: Vec<CachedFlow>,
-}
-
-/// One megaflow, with what [`crate::xlate::rule_change_matters`] needs.
-struct CachedFlow {
-    flow: Arc<Megaflow>,
-    /// The megaflow's key with `in_port` in OpenFlow numbering.
-    key: FlowKey,
-    tables: Vec<u8>,
-    input_key_tables: usize,
 }
 
 impl std::fmt::Debug for OfBridge {
@@ -925,53 +912,33 @@ impl OfBridge {
         let mut cache = match self.dump_cache.take() {
             Some(c) if c.dp_version == version => c,
             _ => {
-                let mut flows = Vec::new();
+                let mut c = DumpCache::new(version);
                 for f in self.dpif.flow_dump() {
                     match self.cached_flow(Arc::clone(&f), &snap) {
-                        Some(c) => flows.push(c),
+                        Some(cf) => c.push(cf),
                         None => unknown.push(f),
                     }
                 }
-                DumpCache {
-                    dp_version: version,
-                    flows,
-                }
+                c
             }
         };
         let changes: Vec<RuleChange> = changes
             .into_iter()
             .map(|(tid, rule)| RuleChange::new(tid, rule))
             .collect();
-        let affected: Vec<usize> = cache
-            .flows
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| {
-                changes.iter().any(|ch| {
-                    ch.matters(
-                        c.tables.iter().copied(),
-                        c.input_key_tables,
-                        &c.key,
-                        &c.flow.mask,
-                    )
-                })
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let affected = cache.affected(&changes);
         // Revalidate, then patch the kept dump: each fix or delete moves
         // the datapath's version by exactly one, so the dump stays valid
         // if nothing else (an upcall) changed the megaflows meanwhile.
         let mut own_changes = 0u64;
-        let mut gone = Vec::new();
         for i in affected {
-            let Some(f) = cache.flows.get(i).map(|c| Arc::clone(&c.flow)) else {
+            let Some(f) = cache.get(i).map(|c| Arc::clone(&c.flow)) else {
                 continue;
             };
-            let outcome = self.revalidate_one(&f, now_ms);
-            let f = match outcome {
+            let f = match self.revalidate_one(&f, now_ms) {
                 Revalidated::Deleted => {
                     own_changes += 1;
-                    gone.push(i);
+                    cache.remove(i);
                     continue;
                 }
                 Revalidated::Modified(new) => {
@@ -981,23 +948,25 @@ impl OfBridge {
                 Revalidated::Kept => f,
             };
             match self.cached_flow(f, &snap) {
-                Some(c) => cache.flows[i] = c,
-                None => gone.push(i),
+                Some(c) => cache.replace(i, c),
+                None => cache.remove(i),
             }
         }
         for f in &unknown {
-            match self.revalidate_one(f, now_ms) {
-                Revalidated::Deleted => own_changes += 1,
+            let kept = match self.revalidate_one(f, now_ms) {
+                Revalidated::Deleted => {
+                    own_changes += 1;
+                    None
+                }
                 Revalidated::Modified(new) => {
                     own_changes += 1;
-                    cache.flows.extend(self.cached_flow(new, &snap));
+                    Some(new)
                 }
-                Revalidated::Kept => cache.flows.extend(self.cached_flow(Arc::clone(f), &snap)),
+                Revalidated::Kept => Some(Arc::clone(f)),
+            };
+            if let Some(c) = kept.and_then(|f| self.cached_flow(f, &snap)) {
+                cache.push(c);
             }
-        }
-        gone.sort_unstable();
-        for i in gone.into_iter().rev() {
-            cache.flows.swap_remove(i);
         }
         cache.dp_version = version + own_changes;
         self.dump_cache = (self.dpif.flow_version() == cache.dp_version).then_some(cache);

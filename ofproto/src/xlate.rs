@@ -1284,6 +1284,11 @@ impl RuleChange {
         }
     }
 
+    /// The changed rule.
+    pub fn rule(&self) -> &Arc<Rule> {
+        &self.rule
+    }
+
     /// See [`rule_change_matters`].
     pub fn matters(
         &self,
