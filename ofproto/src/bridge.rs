@@ -69,8 +69,10 @@
 //! its translation looked the changed table up, and either the changed
 //! rule's match overlaps the megaflow's or an earlier table had rewritten
 //! the key.  Megaflows the bridge has not seen yet are always
-//! re-translated.  A flow-mod plus barrier with 10,000 megaflows installed
-//! then costs an overlap test per megaflow instead of a translation.  One
+//! re-translated.  The candidates come from the megaflow dump the bridge
+//! keeps between passes, indexed by mask (`dump_cache`), so a flow-mod
+//! plus barrier with 10,000 megaflows installed costs a hash lookup per
+//! megaflow mask instead of a translation per megaflow.  One
 //! consequence: of two overlapping rules with the same priority (which
 //! one wins is undefined in OpenFlow), a change elsewhere in the table can
 //! flip the choice for new translations while cached megaflows keep the
