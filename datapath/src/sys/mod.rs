@@ -177,6 +177,29 @@ pub fn setns_by_name(name: &str) -> io::Result<()> {
     cvt(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }).map(|_| ())
 }
 
+/// Caps the number of glibc malloc arenas at `n` (`M_ARENA_MAX`), unless
+/// the environment already sets `MALLOC_ARENA_MAX`.  A daemon whose
+/// threads take turns allocating and freeing large structures (flow
+/// tables built on one runtime thread, freed on another) otherwise keeps
+/// freed memory spread over many arenas.  Call before starting threads.
+/// Returns whether the limit was applied (always false off glibc).
+pub fn limit_malloc_arenas(n: i32) -> bool {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return false;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only adjusts allocator parameters; it takes two
+        // integers and touches no memory of ours.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, n) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = n;
+        false
+    }
+}
+
 /// Blocks `SIGINT` and `SIGTERM` in the calling thread (and so in every
 /// thread it spawns afterwards), so [`wait_termination_signal`] can collect
 /// them synchronously.  Call it first thing in `main`.
