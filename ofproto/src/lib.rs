@@ -12,11 +12,14 @@
 //! - [`xlate`] and [`normal`]: the pipeline run on a flow key, producing
 //!   datapath actions and a megaflow mask; NORMAL MAC learning;
 //!   [`trace`]: the same run explained step by step (`ofproto/trace`).
-//! - [`bridge`]: a switch wired to a datapath (versioned snapshots,
-//!   revalidation before barrier replies, counters, meters, packet-ins);
+//! - [`bridge`]: a switch wired to a datapath (snapshots of double-buffered
+//!   tables, targeted revalidation before barrier replies, counters, meters,
+//!   packet-ins);
 //!   [`buffers`]: the optional packet-in buffer pool.
 //! - [`channel`]: controller connections, roles, asynchronous messages and
-//!   their limits (the tokio layer around a [`service::OpenFlowSwitch`]).
+//!   their limits (the tokio layer around a [`service::OpenFlowSwitch`]);
+//!   [`bundle`]: the ONF bundle extension's messages and per-connection
+//!   state (committed bundles are applied by the switch, atomically).
 //!
 //! The daemon that wires bridges to ports and OVSDB is `rvs-vswitchd` in
 //! the `rvs-tools` crate.
