@@ -54,7 +54,7 @@
 //!
 //! A table can keep a journal of its index edits (every rule inserted or
 //! removed, as the shared `Arc`).  An older copy of the table plus the
-//! journal of the newer one is the newer one: [`FlowTable::catch_up`]
+//! journal of the newer one is the newer one: `FlowTable::catch_up`
 //! replays the journal onto the older copy.  The switch uses this to keep
 //! two copies of a published table and write to whichever no reader
 //! holds, so a change after a publish costs its own edits twice instead
