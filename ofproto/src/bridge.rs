@@ -508,6 +508,12 @@ impl OfBridge {
         self.upcall.dropped_packet_ins()
     }
 
+    /// Sets how long an idle megaflow stays (ms; 0: forever); see
+    /// [`BridgeOptions::max_idle_ms`].
+    pub fn set_max_idle_ms(&mut self, ms: u64) {
+        self.opts.max_idle_ms = ms;
+    }
+
     /// Whether fail-open is on.
     pub fn is_fail_open(&self) -> bool {
         self.fail_open

@@ -245,5 +245,22 @@ fn appctl_shows_megaflows_from_traffic_and_traces_a_three_table_pipeline() -> Re
     assert!(s.stdout.contains(&format!("    {p1} 1/")), "{}", s.stdout);
     let b = lab.rvs_appctl(&["bridge/dump-flows", "br0"])?;
     assert!(b.stdout.contains("table_id=2, "), "{}", b.stdout);
+
+    // other_config:max-idle: idle megaflows go after that long (here well
+    // before the 10 s default).
+    assert!(lab.ping(1, 2)?, "ping before max-idle");
+    let d = lab.rvs_appctl(&["dpctl/dump-flows"])?;
+    assert!(d.stdout.contains("recirc_id"), "{}", d.stdout);
+    vs.vsctl_ok(&["set", "Open_vSwitch", ".", "other_config:max-idle=1000"])?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut left = String::new();
+    while std::time::Instant::now() < deadline {
+        left = lab.rvs_appctl(&["dpctl/dump-flows"])?.stdout;
+        if !left.contains("recirc_id") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(!left.contains("recirc_id"), "megaflows still there: {left}");
     Ok(())
 }

@@ -140,6 +140,18 @@ pub struct Config {
     /// Passive OVSDB targets of the `Manager` table (through
     /// `Open_vSwitch.manager_options`).
     pub managers: BTreeSet<String>,
+    /// `Open_vSwitch.other_config:max-idle` (ms): how long an idle
+    /// megaflow stays in the datapath; `None` if unset or invalid.
+    pub max_idle_ms: Option<u64>,
+}
+
+/// Default idle time of a megaflow (ms), Open vSwitch's.
+pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
+
+/// `other_config:max-idle` as Open vSwitch reads it: an integer of at
+/// least 500 (ms); anything else is ignored (the default applies).
+pub fn parse_max_idle(v: &str) -> Option<u64> {
+    v.trim().parse::<u64>().ok().filter(|&ms| ms >= 500)
 }
 
 /// Parses `xx:xx:xx:xx:xx:xx`.
@@ -257,6 +269,9 @@ pub fn read_config(r: &Replica) -> Config {
     cfg.ovs_uuid = Some(ovs_uuid.clone());
     cfg.next_cfg = int_col(ovs, "next_cfg").unwrap_or(0);
     cfg.cur_cfg = int_col(ovs, "cur_cfg").unwrap_or(0);
+    cfg.max_idle_ms = map_col(ovs, "other_config")
+        .get("max-idle")
+        .and_then(|v| parse_max_idle(v));
     for m in uuids_col(ovs, "manager_options") {
         if let Some(t) = r.row("Manager", &m).and_then(|row| str_col(row, "target")) {
             cfg.managers.insert(t.to_string());
@@ -449,5 +464,19 @@ mod tests {
         assert_eq!(format_mac(&[0, 1, 2, 0xa, 0xb, 0xc]), "00:01:02:0a:0b:0c");
         assert_eq!(parse_dpid("00000000000000ff"), Some(255));
         assert_eq!(parse_dpid("ff"), None);
+    }
+}
+
+#[cfg(test)]
+mod max_idle_tests {
+    use super::parse_max_idle;
+
+    #[test]
+    fn max_idle_is_an_integer_of_at_least_500_ms() {
+        assert_eq!(parse_max_idle("30000"), Some(30_000));
+        assert_eq!(parse_max_idle(" 500 "), Some(500));
+        assert_eq!(parse_max_idle("499"), None);
+        assert_eq!(parse_max_idle("-1"), None);
+        assert_eq!(parse_max_idle("ten"), None);
     }
 }

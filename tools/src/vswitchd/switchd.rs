@@ -108,6 +108,8 @@ pub struct Switchd {
     /// Saved flows are restored only for bridges present at start-up.
     startup: bool,
     retry_due: bool,
+    /// Megaflow idle time for every bridge (`other_config:max-idle`).
+    max_idle_ms: u64,
 }
 
 impl std::fmt::Debug for Switchd {
@@ -189,6 +191,7 @@ impl Switchd {
             written: HashMap::new(),
             startup: true,
             retry_due: false,
+            max_idle_ms: model::DEFAULT_MAX_IDLE_MS,
         }
     }
 
@@ -215,6 +218,13 @@ impl Switchd {
         let started = std::time::Instant::now();
         let now = self.now_ms();
         let retry = std::mem::take(&mut self.retry_due);
+        let max_idle = cfg.max_idle_ms.unwrap_or(model::DEFAULT_MAX_IDLE_MS);
+        if max_idle != self.max_idle_ms {
+            self.max_idle_ms = max_idle;
+            for rb in self.bridges.values() {
+                lock(&rb.br).set_max_idle_ms(max_idle);
+            }
+        }
         // 1. Bridges that went away.
         let gone: Vec<String> = self
             .bridges
@@ -481,6 +491,7 @@ impl Switchd {
         };
         let opts = BridgeOptions {
             clock: Arc::new(ChannelClock),
+            max_idle_ms: self.max_idle_ms,
             ..BridgeOptions::default()
         };
         let mut br = OfBridge::with_options(
