@@ -352,18 +352,14 @@ impl Bundles {
                 Some(_) => Step::Reply(vec![reply(ctrl_type::DISCARD_REPLY)]),
             },
             ctrl_type::COMMIT_REQUEST => {
-                match self.open.get(&c.bundle_id) {
-                    None => return err(failed::BAD_ID),
-                    Some(b) if b.flags != c.flags => {
-                        // A failed commit discards the bundle (1.4, 7.3.9.4).
-                        self.remove(c.bundle_id);
-                        return err(failed::BAD_FLAGS);
-                    }
-                    Some(_) => {}
-                }
+                // The bundle goes whatever the outcome: a failed commit
+                // discards it (1.4, 7.3.9.4).
                 let Some(b) = self.remove(c.bundle_id) else {
                     return err(failed::BAD_ID);
                 };
+                if b.flags != c.flags {
+                    return err(failed::BAD_FLAGS);
+                }
                 let msgs = b
                     .msgs
                     .into_iter()

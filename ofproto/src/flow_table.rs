@@ -305,6 +305,21 @@ pub struct Selector {
 }
 
 impl Selector {
+    /// The strict selector of exactly `rule` (its match and priority, no
+    /// cookie or port/group filter).
+    pub fn for_rule(rule: &Rule) -> Self {
+        Self {
+            key: *rule.key(),
+            mask: *rule.mask(),
+            priority: u16::try_from(rule.priority()).unwrap_or(u16::MAX),
+            strict: true,
+            cookie: 0,
+            cookie_mask: 0,
+            out_port: crate::wire::consts::port::ANY,
+            out_group: crate::wire::consts::group::ANY,
+        }
+    }
+
     /// A selector for `m`, with no cookie or port/group filter.
     pub fn new(m: &Match, priority: u16, strict: bool) -> Result<Self, MatchKeyError> {
         let (key, mask) = match_to_key(m)?;

@@ -1122,17 +1122,7 @@ impl Switch {
             let Some(removed) = self.edit_table(t, |table| {
                 let mut removed = Vec::new();
                 for r in doomed {
-                    let sel = Selector {
-                        key: *r.key(),
-                        mask: *r.mask(),
-                        priority: u16::try_from(r.priority()).unwrap_or(u16::MAX),
-                        strict: true,
-                        cookie: 0,
-                        cookie_mask: 0,
-                        out_port: consts::port::ANY,
-                        out_group: consts::group::ANY,
-                    };
-                    removed.extend(table.delete(&sel));
+                    removed.extend(table.delete(&Selector::for_rule(&r)));
                 }
                 removed
             }) else {

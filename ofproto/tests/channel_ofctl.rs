@@ -37,25 +37,10 @@ fn have_ovs_ofctl() -> bool {
 /// Runs `ovs-ofctl -O OpenFlow13 ARGS...` against `sock` (bounded in time)
 /// and returns its stdout; panics with its stderr on failure.
 async fn ofctl(sock: &Path, cmd: &str, extra: &[&str]) -> String {
-    let target = format!("unix:{}", sock.display());
-    let mut args = vec!["-O", "OpenFlow13", cmd, target.as_str()];
+    let mut args = vec![cmd, "SOCK"];
     args.extend_from_slice(extra);
-    let out = tokio::time::timeout(
-        Duration::from_secs(20),
-        tokio::process::Command::new("ovs-ofctl")
-            .args(&args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("ovs-ofctl {args:?} hung"))
-    .expect("run ovs-ofctl");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "ovs-ofctl {args:?} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, stdout, stderr) = ofctl_status(sock, &args).await;
+    assert!(ok, "ovs-ofctl {args:?} failed: {stderr}\n{stdout}");
     stdout
 }
 
@@ -175,14 +160,13 @@ async fn ovs_ofctl_show_add_dump_and_monitor() {
     assert!(!sock.exists());
 }
 
-/// Runs `ovs-ofctl -O OpenFlow13 ARGS...` against `sock` (bounded in time)
-/// and returns (success, stdout + stderr).
-async fn ofctl_status(sock: &Path, args: &[&str]) -> (bool, String) {
+/// Runs `ovs-ofctl -O OpenFlow13 ARGS...` (`SOCK` stands for `sock`'s
+/// target) bounded in time; returns (success, stdout, stderr).
+async fn ofctl_status(sock: &Path, args: &[&str]) -> (bool, String, String) {
     let target = format!("unix:{}", sock.display());
-    let mut all = vec!["-O", "OpenFlow13"];
-    all.extend_from_slice(args);
-    let all: Vec<String> = all
+    let all: Vec<String> = ["-O", "OpenFlow13"]
         .iter()
+        .chain(args)
         .map(|a| {
             if *a == "SOCK" {
                 target.clone()
@@ -201,9 +185,11 @@ async fn ofctl_status(sock: &Path, args: &[&str]) -> (bool, String) {
     .await
     .unwrap_or_else(|_| panic!("ovs-ofctl {all:?} hung"))
     .expect("run ovs-ofctl");
-    let mut text = String::from_utf8_lossy(&out.stdout).to_string();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 /// `ovs-ofctl --bundle` (the ONF bundle extension over 1.3): a good
@@ -231,12 +217,12 @@ async fn ovs_ofctl_bundles_are_atomic() {
         .collect();
     text.push_str("delete udp,tp_dst=300\n");
     std::fs::write(&flows, &text).unwrap();
-    let (ok, out) = ofctl_status(
+    let (ok, out, err) = ofctl_status(
         &sock,
         &["--bundle", "add-flows", "SOCK", flows.to_str().unwrap()],
     )
     .await;
-    assert!(ok, "{out}");
+    assert!(ok, "{out}{err}");
     assert_eq!(sw.lock().unwrap().sw.tables()[0].len(), 299);
 
     // One flow to a table that does not exist: nothing of the bundle
@@ -247,13 +233,13 @@ async fn ovs_ofctl_bundles_are_atomic() {
         "delete\npriority=5,in_port=1,actions=output:2\ntable=254,priority=5,actions=goto_table:1\n",
     )
     .unwrap();
-    let (ok, out) = ofctl_status(
+    let (ok, out, err) = ofctl_status(
         &sock,
         &["--bundle", "add-flows", "SOCK", bad.to_str().unwrap()],
     )
     .await;
-    assert!(!ok, "the bad bundle was accepted: {out}");
-    assert!(out.contains("OFPBIC_BAD_TABLE_ID"), "{out}");
+    assert!(!ok, "the bad bundle was accepted: {out}{err}");
+    assert!(err.contains("OFPBIC_BAD_TABLE_ID"), "{out}{err}");
     assert_eq!(sw.lock().unwrap().sw.tables()[0].len(), 299);
     let dump = ofctl(&sock, "dump-flows", &[]).await;
     assert!(!dump.contains("priority=5"), "{dump}");
@@ -261,12 +247,12 @@ async fn ovs_ofctl_bundles_are_atomic() {
     // replace-flows --bundle: the table becomes exactly the file's.
     let repl = dir.path("repl.txt");
     std::fs::write(&repl, "priority=7,in_port=2,actions=output:1\n").unwrap();
-    let (ok, out) = ofctl_status(
+    let (ok, out, err) = ofctl_status(
         &sock,
         &["--bundle", "replace-flows", "SOCK", repl.to_str().unwrap()],
     )
     .await;
-    assert!(ok, "{out}");
+    assert!(ok, "{out}{err}");
     let dump = ofctl(&sock, "dump-flows", &[]).await;
     let lines: Vec<&str> = dump.lines().filter(|l| l.contains("priority=")).collect();
     assert_eq!(lines.len(), 1, "{dump}");

@@ -4,7 +4,7 @@
 
 mod xlate_support;
 
-use datapath::flow::{FLOW_WORDS, FlowKey};
+use datapath::flow::{FLOW_WORDS, FlowKey, FlowMask};
 use ofproto::normal::PortVlan;
 use ofproto::wire::action::Action;
 use ofproto::wire::consts::port;
@@ -164,6 +164,17 @@ fn rand_view_with(r: &mut Rng, unique_priorities: bool) -> View {
     v
 }
 
+/// `k` where `wc` has 1 bits, `other` elsewhere: a key the megaflow
+/// `(k, wc)` covers.
+fn agreeing_on(k: &FlowKey, other: &FlowKey, wc: &FlowMask) -> FlowKey {
+    let mut w = [0u64; FLOW_WORDS];
+    let (kw, ow, mw) = (k.as_words(), other.as_words(), wc.key.as_words());
+    for i in 0..FLOW_WORDS {
+        w[i] = (kw[i] & mw[i]) | (ow[i] & !mw[i]);
+    }
+    FlowKey::from_words(w)
+}
+
 fn rand_key(r: &mut Rng) -> FlowKey {
     let mut k = FlowKey::ZERO;
     k.set_in_port(r.below(3) as u32 + 1);
@@ -213,13 +224,7 @@ proptest! {
             let (verdict, _) = revalidate(&v, &k, &res.wc, &res.actions, &mut ctx());
             prop_assert_eq!(verdict, Revalidation::Keep, "an unchanged view keeps its megaflows");
             for _ in 0..8 {
-                let other = rand_key(&mut r);
-                let mut w = [0u64; FLOW_WORDS];
-                let (kw, ow, mw) = (k.as_words(), other.as_words(), res.wc.key.as_words());
-                for i in 0..FLOW_WORDS {
-                    w[i] = (kw[i] & mw[i]) | (ow[i] & !mw[i]);
-                }
-                let k2 = FlowKey::from_words(w);
+                let k2 = agreeing_on(&k, &rand_key(&mut r), &res.wc);
                 let res2 = translate(&v, &k2, &mut ctx());
                 prop_assert_eq!(&res.actions, &res2.actions,
                     "seed {} key {:?} k2 {:?} wc {:?}", seed, k, k2, res.wc);
@@ -246,16 +251,7 @@ proptest! {
         let changed = if remove && !v2.tables[usize::from(table)].is_empty() {
             let all: Vec<_> = v2.tables[usize::from(table)].classifier().iter().cloned().collect();
             let victim = all[r.below(all.len() as u64) as usize].clone();
-            let sel = ofproto::flow_table::Selector {
-                key: *victim.key(),
-                mask: *victim.mask(),
-                priority: u16::try_from(victim.priority()).unwrap_or(u16::MAX),
-                strict: true,
-                cookie: 0,
-                cookie_mask: 0,
-                out_port: port::ANY,
-                out_group: ofproto::wire::consts::group::ANY,
-            };
+            let sel = ofproto::flow_table::Selector::for_rule(&victim);
             let gone = v2.tables[usize::from(table)].delete(&sel);
             prop_assert_eq!(gone.len(), 1);
             victim
@@ -297,13 +293,7 @@ proptest! {
                 continue;
             }
             for _ in 0..8 {
-                let other = rand_key(&mut r);
-                let mut w = [0u64; FLOW_WORDS];
-                let (kw, ow, mw) = (k.as_words(), other.as_words(), res.wc.key.as_words());
-                for i in 0..FLOW_WORDS {
-                    w[i] = (kw[i] & mw[i]) | (ow[i] & !mw[i]);
-                }
-                let k2 = FlowKey::from_words(w);
+                let k2 = agreeing_on(&k, &rand_key(&mut r), &res.wc);
                 let res2 = translate(&v2, &k2, &mut ctx());
                 prop_assert_eq!(&res.actions, &res2.actions,
                     "seed {} key {:?} k2 {:?} wc {:?} changed {:?}", seed, k, k2, res.wc, changed);

@@ -88,8 +88,9 @@ pub fn run_with_timeout(program: &Path, args: &[String], timeout: Duration) -> R
     wait_with_deadline(child, Instant::now() + timeout)
 }
 
-/// Waits for `child` until `deadline`, killing it (by its own PID) after.
-fn wait_with_deadline(mut child: Child, deadline: Instant) -> Result<Finished> {
+/// Waits for `child` (stdout/stderr piped) until `deadline`, killing it
+/// (by its own PID) after.
+pub fn wait_with_deadline(mut child: Child, deadline: Instant) -> Result<Finished> {
     // Drain the pipes on threads so a chatty child cannot block on a full pipe.
     let out = child.stdout.take().map(spawn_reader);
     let err = child.stderr.take().map(spawn_reader);

@@ -79,31 +79,20 @@ pub fn rvs_server_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// A private directory removed on drop (named `rvst-ovsdb-<pid>-<n>`).
+/// A private directory removed on drop (named `rvst-ovsdb-<pid>-<n>`; kept
+/// with `RVS_E2E_KEEP=1`, see [`crate::vswitchd_support::Scratch`]).
 #[derive(Debug)]
-pub struct TempDir(PathBuf);
+pub struct TempDir(crate::vswitchd_support::Scratch);
 
 impl TempDir {
     /// Creates a fresh directory under the system temporary directory.
     pub fn new() -> Result<TempDir> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("rvst-ovsdb-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p)?;
-        Ok(TempDir(p))
+        crate::vswitchd_support::Scratch::new("rvst-ovsdb").map(TempDir)
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 

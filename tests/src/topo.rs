@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 
-use crate::ovs::{Finished, find_program, run_with_timeout, skip_system_tests};
+use crate::ovs::{Finished, find_program, run_with_timeout, skip_system_tests, wait_with_deadline};
 
 /// Environment variable selecting the switch under test (`rvs` or `ovs`).
 pub const SWITCH_ENV: &str = "RVS_E2E_SWITCH";
@@ -984,7 +984,7 @@ impl SwitchUnderTest {
         let child = quiet_piped(&mut cmd)
             .spawn()
             .with_context(|| format!("spawning {prog}"))?;
-        let f = wait_child(child, Instant::now() + CMD_TIMEOUT)?;
+        let f = wait_with_deadline(child, Instant::now() + CMD_TIMEOUT)?;
         ensure!(
             f.status.success(),
             "`{prog} {}` failed ({}): {}",
@@ -1079,52 +1079,6 @@ impl SwitchUnderTest {
         }
         s
     }
-}
-
-/// Waits for `child` (stdout/stderr piped) until `deadline`, killing it by
-/// its own PID after that.
-fn wait_child(mut child: Child, deadline: Instant) -> Result<Finished> {
-    use std::io::Read;
-    fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = r.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                // Bounded: keep at most 16 MiB of a tool's output.
-                if v.len() < 16 << 20 {
-                    v.extend_from_slice(buf.get(..n).unwrap_or_default());
-                }
-            }
-            String::from_utf8_lossy(&v).into_owned()
-        })
-    }
-    let out = child.stdout.take().map(reader);
-    let err = child.stderr.take().map(reader);
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "child pid {} did not exit before its deadline; killed",
-                child.id()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let join = |h: Option<std::thread::JoinHandle<String>>| {
-        h.and_then(|h| h.join().ok()).unwrap_or_default()
-    };
-    Ok(Finished {
-        status,
-        stdout: join(out),
-        stderr: join(err),
-    })
 }
 
 fn path_str(p: &Path) -> Result<&str> {
